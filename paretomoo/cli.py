@@ -1,0 +1,298 @@
+"""Command line: thin commands over the library.
+
+    paretomoo run SPEC       run or resume a study
+    paretomoo status STUDY   the front as a table (--json: every trial)
+    paretomoo plot STUDY     front figures to plots/<study>/
+    paretomoo pick STUDY     choose one trade-off and say why
+    paretomoo export STUDY   write λ, metrics, spec and weights of one trial
+
+STUDY is a spec file (which names its storage) or a study name with --storage.
+Bad input ends with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from paretomoo.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        print(f"paretomoo: error: {message}; see '{self.prog} --help'", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="paretomoo", description="Pareto fronts of multi-task models over their loss weights.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run or resume the study a spec declares")
+    run.add_argument("spec", help="study spec (.toml)")
+    run.add_argument("--optimizer", choices=["nsga2", "optuna-nsga2", "optuna-tpe", "random", "grid"])
+    run.add_argument("--trials", type=_positive, help="trial budget (finished trials, earlier runs included)")
+    run.add_argument("--storage", help="SQLAlchemy URL of the study store (default: the spec's)")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the spec's)")
+    run.add_argument("--population", type=_positive, help="λ trained together in one pass (default: chosen for the device)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    def study_cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help_)
+        c.add_argument("study", help="spec file, or a study name with --storage")
+        c.add_argument("--storage", help="SQLAlchemy URL of the study store")
+        return c
+
+    status = study_cmd("status", "show the front (natural metrics) and the trial counts")
+    status.add_argument("--json", action="store_true", help="every trial with state, λ, validation and test metrics")
+
+    plot = study_cmd("plot", "write front figures (PNG)")
+    plot.add_argument("--out", help="folder (default: plots/<study>/)")
+
+    for c in (
+        study_cmd("pick", "choose one trade-off from the front and say why"),
+        study_cmd("export", "write one trial's λ, metrics, spec and weights"),
+    ):
+        c.add_argument("--weights", help='preference per objective, e.g. "click_auc=2,fraud_pr_auc=1" (default: the knee)')
+        c.add_argument("--constraint", action="append", default=[], help='e.g. "fraud_pr_auc>=0.30" (repeatable)')
+        if c.prog.endswith("export"):
+            c.add_argument("--trial", type=int, help="trial number (default: what pick chooses)")
+            c.add_argument("--pick", action="store_true", help="export what pick chooses (the default without --trial)")
+            c.add_argument("--out", help="folder (default: exports/<study>-trial<N>)")
+            c.add_argument("--no-verify", action="store_true", help="skip re-measuring the exported model")
+    return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"run": _run, "status": _status, "plot": _plot, "pick": _pick, "export": _export}[args.command](args)
+    except UserError as exc:
+        print(f"paretomoo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nparetomoo: interrupted; finished trials are stored, run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+# -- run ----------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    from paretomoo.spec import load_spec
+    from paretomoo.study import Progress, run_study
+
+    spec = load_spec(args.spec)
+    overrides: dict[str, dict[str, object]] = {"search": {}, "training": {}}
+    if args.optimizer:
+        overrides["search"]["optimizer"] = args.optimizer
+    if args.trials:
+        overrides["search"]["trials"] = args.trials
+    if args.device:
+        overrides["training"]["device"] = args.device
+    if args.population:
+        overrides["training"]["population"] = args.population
+    spec = spec.replace(**overrides)
+    bar = _Bar(quiet=args.quiet)
+
+    def on_start(store, trainer, k) -> None:  # type: ignore[no-untyped-def]
+        n_params = sum(p.numel() for p in trainer.new_model(1).parameters())
+        done = store.n_finished()
+        print(
+            f"study {spec.name}: {done}/{spec.search.trials} trials stored in {args.storage or spec.storage}\n"
+            f"  optimizer {spec.search.optimizer} (batch {spec.search.batch}, seed {spec.search.seed}); "
+            f"device {trainer.device}, {k} λ per training pass; {spec.model.type} with {n_params:,} parameters; "
+            f"{len(trainer.train):,} train / {len(trainer.val):,} val / {len(trainer.test):,} test rows",
+            flush=True,
+        )
+
+    def on_progress(p: Progress) -> None:
+        bar.update(p)
+
+    store = run_study(spec, storage=args.storage, device=args.device, on_start=on_start, on_progress=on_progress)
+    bar.close()
+    _print_status(store, with_hint=True, target=args.spec)
+    return 0
+
+
+class _Bar:
+    """One live line on a terminal; one line per training pass otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.shown = False
+
+    def update(self, p) -> None:  # type: ignore[no-untyped-def]
+        if self.quiet:
+            return
+        width = 24
+        fill = int(width * min(p.done / max(p.total, 1), 1.0))
+        failed = f"  failed {p.failed}" if p.failed else ""
+        line = (
+            f"trial {p.done}/{p.total} [{'#' * fill}{'.' * (width - fill)}] "
+            f"elapsed {_clock(p.elapsed)}  ETA {_clock(p.eta)}  hypervolume {p.hypervolume:.4g}{failed}"
+        )
+        if self.tty:
+            print("\r" + line, end="", file=sys.stderr, flush=True)
+            self.shown = True
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+# -- status -------------------------------------------------------------------
+
+
+def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from paretomoo.store import Store
+
+    return Store.open(args.study, args.storage)
+
+
+def _status(args: argparse.Namespace) -> int:
+    store = _open(args)
+    if args.json:
+        from paretomoo.store import dumps
+
+        print(dumps(store.records()))
+        return 0
+    _print_status(store, with_hint=False, target=args.study)
+    return 0
+
+
+def _print_status(store, *, with_hint: bool, target: str) -> None:  # type: ignore[no-untyped-def]
+    from paretomoo.summary import summarize
+
+    spec = store.spec
+    s = summarize(spec, store.records())
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts().items())) or "no trials"
+    ref = ", ".join(f"{n}={v:.4g}" for n, v in zip(s.names, s.ref_natural(), strict=True))
+    print(f"study {spec.name}: {counts}; front {len(s.front)} points; hypervolume {s.hv:.4g} (validation; reference {ref})")
+    if s.front:
+        print(_front_table(spec, s.front))
+    failed = [r for r in s.records if r.state == "failed"]
+    for r in failed[:5]:
+        print(f"  trial {r.number} failed: {r.fail_reason}")
+    if with_hint:
+        print(f"next: paretomoo plot {target}  |  paretomoo pick {target}  |  paretomoo export {target} --out exports/{spec.name}")
+
+
+def _front_table(spec, records) -> str:  # type: ignore[no-untyped-def]
+    tasks = spec.task_names
+    head = ["trial"] + [f"λ {t}" for t in tasks] + [f"{o} val" for o in spec.objectives] + [f"{o} test" for o in spec.objectives]
+    rows = []
+    for r in sorted(records, key=lambda r: r.number):
+        rows.append(
+            [str(r.number)]
+            + [f"{r.lam[t]:.3g}" for t in tasks]
+            + [f"{v:.4f}" for v in r.values]
+            + [f"{r.test.get(t.name, {}).get(t.metric, math.nan):.4f}" for t in spec.tasks]
+        )
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+# -- plot ---------------------------------------------------------------------
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from paretomoo.plots import write_plots
+    from paretomoo.summary import summarize
+
+    store = _open(args)
+    s = summarize(store.spec, store.records())
+    if not s.complete:
+        raise UserError(f"study {store.spec.name!r} has no complete trial yet; run it first (paretomoo run SPEC)")
+    choice = _choose(store, s, None, [])
+    out = args.out or f"plots/{store.spec.name}"
+    for path in write_plots(s, store.spec.task_names, store.spec.name, out, chosen=s.complete[choice.index].number):
+        print(path)
+    return 0
+
+
+# -- pick / export --------------------------------------------------------------
+
+
+def _choose(store, s, weights: str | None, constraints: list[str]):  # type: ignore[no-untyped-def]
+    from paretomoo.decide import parse_constraint, parse_weights, pick
+
+    w = parse_weights(weights, s.names) if weights else None
+    cs = [parse_constraint(c, s.names) for c in constraints]
+    return pick(s.values, s.names, s.directions, weights=w, constraints=cs, labels=[f"trial {r.number}" for r in s.complete])
+
+
+def _pick(args: argparse.Namespace) -> int:
+    from paretomoo.summary import summarize
+
+    store = _open(args)
+    s = summarize(store.spec, store.records())
+    choice = _choose(store, s, args.weights, args.constraint)
+    rec = s.complete[choice.index]
+    _print_choice(store.spec, rec, choice.reason)
+    return 0
+
+
+def _print_choice(spec, rec, reason: str) -> None:  # type: ignore[no-untyped-def]
+    print(f"picked trial {rec.number}: {reason}")
+    print("  λ          " + "  ".join(f"{t}={rec.lam[t]:.4g}" for t in spec.task_names))
+    print("  validation " + "  ".join(f"{t.objective}={rec.val[t.name][t.metric]:.4f}" for t in spec.tasks))
+    print("  test       " + "  ".join(f"{t.objective}={rec.test[t.name][t.metric]:.4f}" for t in spec.tasks))
+
+
+def _export(args: argparse.Namespace) -> int:
+    from paretomoo.export import export_trial, verify_export
+    from paretomoo.summary import summarize
+
+    store = _open(args)
+    if args.trial is not None and (args.pick or args.weights or args.constraint):
+        raise UserError("--trial names the trial itself; drop --pick, --weights and --constraint, or drop --trial")
+    if args.trial is not None:
+        number, reason = args.trial, "chosen by number"
+        rec = store.record(number)
+    else:
+        s = summarize(store.spec, store.records())
+        choice = _choose(store, s, args.weights, args.constraint)
+        rec = s.complete[choice.index]
+        number, reason = rec.number, choice.reason
+    out = Path(args.out or f"exports/{store.spec.name}-trial{number}")
+    path = export_trial(store, number, out, reason=reason)
+    if rec.state == "complete":
+        _print_choice(store.spec, rec, reason)
+    print(f"exported trial {number} to {path}/ (lambda.json, metrics.json, spec.toml, model.pt)")
+    if not args.no_verify:
+        diff = verify_export(path)
+        if diff > 1e-4:
+            raise UserError(
+                f"the exported model does not reproduce the stored validation metrics (max |Δ| = {diff:.3g}); was the data changed?"
+            )
+        print(f"verified: re-measured validation metrics match the stored ones (max |Δ| = {diff:.2g})")
+    print(f'load it: model = paretomoo.load_model("{path}")')
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

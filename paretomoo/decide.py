@@ -1,0 +1,154 @@
+"""Pick one trade-off from a front, and say why.
+
+``pick`` works on natural metric values of finished trials. Constraints filter
+first (``fraud_pr_auc>=0.30``); the front of what remains is normalised to
+[0, 1] per objective (ideal → 0, nadir → 1, in minimisation form); then
+
+* ``knee`` (default) takes the point with the largest trade-off
+  μ_i = min_j (Σ deterioration / Σ improvement) when moving from i to any other
+  front point j: leaving it costs the most per unit gained. This is the measure
+  of pymoo's ``HighTradeoffPoints`` (Deb & Gupta 2011) over the whole front,
+  which always returns one point where pymoo's outlier test may return none;
+* ``weights`` takes the point whose pseudo-weights are closest to the given
+  ones (pymoo's ``PseudoWeights``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pymoo.mcdm.pseudo_weights import PseudoWeights
+
+from paretomoo.errors import UserError
+from paretomoo.front import pareto_mask, to_min
+
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z0-9_@]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    name: str
+    op: str
+    value: float
+
+    def holds(self, x: np.ndarray) -> np.ndarray:
+        ops = {">=": np.greater_equal, "<=": np.less_equal, ">": np.greater, "<": np.less}
+        return ops[self.op](x, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.op}{self.value:g}"
+
+
+def parse_constraint(text: str, names: Sequence[str]) -> Constraint:
+    m = _CONSTRAINT.match(text)
+    if not m:
+        raise UserError(f'constraint {text!r} is not of the form NAME>=VALUE; write e.g. "{names[-1]}>=0.30"')
+    name, op, value = m.group(1), m.group(2), m.group(3)
+    if name not in names:
+        raise UserError(f"constraint {text!r}: no objective is named {name!r}; use one of {', '.join(names)}")
+    try:
+        return Constraint(name, op, float(value))
+    except ValueError:
+        raise UserError(f"constraint {text!r}: {value!r} is not a number") from None
+
+
+def parse_weights(text: str, names: Sequence[str]) -> np.ndarray:
+    """``"click_auc=2,fraud_pr_auc=1"`` or ``"2,1,1,1"`` → weights summing to 1 (missing names get 0)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    w = np.zeros(len(names))
+    try:
+        if all("=" in p for p in parts):
+            for p in parts:
+                key, val = p.split("=", 1)
+                key = key.strip()
+                if key not in names:
+                    raise UserError(f"--weights: no objective is named {key!r}; use one of {', '.join(names)}")
+                w[list(names).index(key)] = float(val)
+        elif len(parts) == len(names):
+            w = np.array([float(p) for p in parts])
+        else:
+            raise UserError(f'--weights: give {len(names)} numbers or NAME=VALUE pairs, got {text!r}; e.g. "{names[0]}=2,{names[-1]}=1"')
+    except ValueError:
+        raise UserError(f"--weights: {text!r} holds a value that is not a number") from None
+    if (w < 0).any() or w.sum() <= 0:
+        raise UserError(f"--weights: weights must be >= 0 and not all zero, got {text!r}")
+    return w / w.sum()
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen row (an index into the values given to ``pick``) and why."""
+
+    index: int
+    reason: str
+    front: np.ndarray  # indices of the (constrained) front rows
+
+
+def pick(
+    values: np.ndarray,
+    names: Sequence[str],
+    directions: Sequence[str],
+    *,
+    weights: np.ndarray | None = None,
+    constraints: Sequence[Constraint] = (),
+    labels: Sequence[str] | None = None,
+) -> Choice:
+    """Choose one row of ``values[n, m]`` (natural metrics, NaN for failed trials).
+
+    ``labels[i]`` names row i in the reason (e.g. ``"trial 12"``).
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1, len(names))
+    labels = list(labels) if labels is not None else [f"row {i}" for i in range(len(values))]
+    ok = np.isfinite(values).all(axis=1)
+    if not ok.any():
+        raise UserError("no finished trial to pick from; run the study first (paretomoo run SPEC)")
+    for c in constraints:
+        j = list(names).index(c.name)
+        holds = c.holds(values[:, j]) & ok
+        if not holds.any():
+            best = np.nanmax(values[ok, j]) if directions[j] == "maximize" else np.nanmin(values[ok, j])
+            raise UserError(f"no trial satisfies {c} (best {c.name} is {best:.4g}); relax the constraint or run more trials")
+        ok &= holds
+    idx = np.flatnonzero(ok)
+    F = to_min(values[idx], directions)
+    on_front = pareto_mask(F)
+    front_idx = idx[on_front]
+    Ff = F[on_front]
+    ideal, nadir = Ff.min(axis=0), Ff.max(axis=0)
+    span = np.where(nadir > ideal, nadir - ideal, 1.0)
+    Fn = (Ff - ideal) / span
+    where = f"the {len(front_idx)}-point front" + (f" of trials with {', '.join(map(str, constraints))}" if constraints else "")
+
+    if len(front_idx) == 1:
+        return Choice(int(front_idx[0]), f"{labels[front_idx[0]]} is the only point of {where}", front_idx)
+
+    if weights is not None:
+        i, pw = PseudoWeights(np.asarray(weights)).do(Fn, return_pseudo_weights=True)
+        i = int(i)
+        wanted = ", ".join(f"{n}={w:.2f}" for n, w in zip(names, weights, strict=True))
+        got = ", ".join(f"{n}={w:.2f}" for n, w in zip(names, pw[i], strict=True))
+        reason = f"{labels[front_idx[i]]} on {where} has pseudo-weights ({got}), the closest to the requested ({wanted})"
+        return Choice(int(front_idx[i]), reason, front_idx)
+
+    mu = _tradeoff(Fn)
+    i = int(np.argmax(mu))
+    reason = (
+        f"{labels[front_idx[i]]} is the knee of {where}: moving from it to any other front point "
+        f"gives up at least {mu[i]:.2f}x as much (normalised) as it gains"
+    )
+    return Choice(int(front_idx[i]), reason, front_idx)
+
+
+def _tradeoff(Fn: np.ndarray) -> np.ndarray:
+    """μ_i = min_j Σmax(0, F_j − F_i) / Σmax(0, F_i − F_j) over j ≠ i."""
+    diff = Fn[None, :, :] - Fn[:, None, :]  # [i, j, m] = F_j - F_i
+    sacrifice = np.maximum(diff, 0).sum(axis=2)
+    gain = np.maximum(-diff, 0).sum(axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(gain > 0, sacrifice / np.where(gain > 0, gain, 1.0), np.inf)
+    np.fill_diagonal(ratio, np.inf)
+    mu = ratio.min(axis=1)
+    return np.where(np.isfinite(mu), mu, 0.0)

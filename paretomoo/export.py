@@ -1,0 +1,96 @@
+"""Export one trial — λ, metrics, spec and trained weights — and load it back.
+
+An export folder holds:
+  lambda.json    {task: weight}
+  metrics.json   trial number, validation and test metrics, seed, why it was chosen
+  spec.toml      the study spec the trial was trained with
+  model.pt       the weights, with the model's shape
+
+Load it back with one line::
+
+    model = paretomoo.load_model("exports/ecommerce-trial17")   # scores: model(num, cat)[0]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from paretomoo.data import load_data, to_tensors
+from paretomoo.errors import UserError
+from paretomoo.models import ModelShape, SharedBottom, build_model
+from paretomoo.spec import ModelSpec, StudySpec, parse_spec
+from paretomoo.store import Store
+from paretomoo.trainer import Trainer
+
+
+def export_trial(store: Store, number: int, out: str | Path, reason: str | None = None) -> Path:
+    """Write trial ``number`` of ``store`` to the folder ``out``."""
+    rec = store.record(number)
+    if rec.state != "complete":
+        raise UserError(f"trial {number} is {rec.state}, so it has no model to export; pick a complete trial (see paretomoo status)")
+    state = store.load_weights(number)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = store.spec
+    shape = store.study.user_attrs.get("model_shape")
+    (out / "lambda.json").write_text(json.dumps(rec.lam, indent=2) + "\n")
+    metrics = {
+        "study": spec.name,
+        "trial": number,
+        "objectives": dict(zip(spec.objectives, rec.values, strict=True)),
+        "val": rec.val,
+        "test": rec.test,
+        "seed": spec.training.seed,
+        "reason": reason,
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / "spec.toml").write_text(spec.source_text)
+    torch.save({"shape": shape, "model": asdict(spec.model), "state": state}, out / "model.pt")
+    return out
+
+
+def load_model(path: str | Path, device: str = "cpu") -> SharedBottom:
+    """The exported model (population of one): ``model(num, cat)`` → ``[1, B, T]``."""
+    blob = _read(Path(path) / "model.pt")
+    shape = ModelShape(**{**blob["shape"], "cardinalities": tuple(blob["shape"]["cardinalities"])})
+    mspec = ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in blob["model"].items()})
+    model = build_model(shape, mspec, [0])
+    model.load_state_dict(blob["state"])
+    return model.to(device).eval()
+
+
+def load_export_spec(path: str | Path) -> StudySpec:
+    p = Path(path) / "spec.toml"
+    if not p.is_file():
+        raise UserError(f"{path} is not an export folder (no spec.toml); pass the --out folder of paretomoo export")
+    text = p.read_text()
+    return parse_spec(tomllib.loads(text), source_text=text)
+
+
+def evaluate_export(path: str | Path, split: str = "val", device: str = "cpu") -> dict[str, dict[str, float]]:
+    """Re-measure an exported model on its data: ``{task: {metric: value}}``."""
+    spec = load_export_spec(path)
+    model = load_model(path, device)
+    data = load_data(spec.data)
+    trainer = Trainer(spec, data, device)
+    return trainer.measure(model, to_tensors(data.split(split), spec.tasks, trainer.device))[0]
+
+
+def verify_export(path: str | Path) -> float:
+    """Largest |difference| between stored and re-measured validation metrics."""
+    stored = json.loads((Path(path) / "metrics.json").read_text())["val"]
+    again = evaluate_export(path, "val")
+    diffs = [abs(again[t][m] - v) for t, ms in stored.items() for m, v in ms.items() if math.isfinite(v)]
+    return max(diffs, default=0.0)
+
+
+def _read(p: Path) -> dict:
+    if not p.is_file():
+        raise UserError(f"{p.parent} is not an export folder (no model.pt); pass the --out folder of paretomoo export")
+    return torch.load(p, map_location="cpu", weights_only=True)

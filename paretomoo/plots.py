@@ -1,0 +1,115 @@
+"""Front figures. Each plot is computed first (a NamedTuple, tested without a
+figure), then drawn by a thin matplotlib function."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import NamedTuple
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from paretomoo.summary import Summary  # noqa: E402
+
+
+class PairsData(NamedTuple):
+    names: list[str]
+    values: np.ndarray  # [n, m] natural validation metrics
+    on_front: np.ndarray  # [n]
+    pairs: list[tuple[int, int]]
+    chosen: int | None  # row index of the picked trial
+
+
+class HistoryData(NamedTuple):
+    trials: np.ndarray  # trial numbers of complete trials, in order
+    hypervolume: np.ndarray
+
+
+class LambdaData(NamedTuple):
+    tasks: list[str]
+    trials: list[int]  # front trials, sorted by their first-task weight
+    lam: np.ndarray  # [n_front, k]
+
+
+def pairs_data(s: Summary, chosen: int | None = None) -> PairsData:
+    m = len(s.names)
+    row = next((i for i, r in enumerate(s.complete) if r.number == chosen), None)
+    return PairsData(s.names, s.values, s.on_front, list(itertools.combinations(range(m), 2)), row)
+
+
+def history_data(s: Summary) -> HistoryData:
+    return HistoryData(np.array([r.number for r in s.complete]), s.hv_history)
+
+
+def lambda_data(s: Summary, tasks: list[str]) -> LambdaData:
+    front = sorted(s.front, key=lambda r: -r.lam.get(tasks[0], 0.0))
+    lam = np.array([[r.lam[t] for t in tasks] for r in front]).reshape(-1, len(tasks))
+    return LambdaData(tasks, [r.number for r in front], lam)
+
+
+def draw_pairs(d: PairsData, path: Path, title: str) -> None:
+    n = len(d.pairs)
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax, (i, j) in zip(axes.flat, d.pairs, strict=False):
+        ax.scatter(d.values[~d.on_front, i], d.values[~d.on_front, j], s=14, c="#bbbbbb", label="dominated")
+        ax.scatter(d.values[d.on_front, i], d.values[d.on_front, j], s=22, c="#d62728", label="front (all objectives)")
+        if d.chosen is not None:
+            ax.scatter(
+                d.values[d.chosen, i], d.values[d.chosen, j], s=120, facecolors="none", edgecolors="k", linewidths=1.5, label="picked"
+            )
+        ax.set_xlabel(f"{d.names[i]} (val)")
+        ax.set_ylabel(f"{d.names[j]} (val)")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def draw_history(d: HistoryData, path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.step(d.trials, d.hypervolume, where="post", color="#1f77b4")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("hypervolume (validation)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def draw_lambda(d: LambdaData, path: Path, title: str) -> None:
+    n = max(len(d.trials), 1)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(d.tasks), 1.0 + 0.32 * n))
+    if len(d.trials):
+        # log10 colours: weights span orders of magnitude
+        im = ax.imshow(np.log10(np.maximum(d.lam, 1e-6)), aspect="auto", cmap="viridis", vmin=-3, vmax=0)
+        for (r, c), v in np.ndenumerate(d.lam):
+            ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=7, color="w" if v < 0.1 else "k")
+        fig.colorbar(im, ax=ax, label="log10 λ")
+    ax.set_xticks(range(len(d.tasks)), d.tasks)
+    ax.set_yticks(range(len(d.trials)), [f"trial {t}" for t in d.trials])
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_plots(s: Summary, tasks: list[str], study: str, out_dir: str | Path, chosen: int | None = None) -> list[Path]:
+    """Write the three front figures of a study; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "front_pairs.png", out / "hypervolume.png", out / "front_lambda.png"]
+    draw_pairs(pairs_data(s, chosen), paths[0], f"{study}: {len(s.front)} of {len(s.complete)} trials on the front")
+    draw_history(history_data(s), paths[1], f"{study}: hypervolume {s.hv:.4g}")
+    draw_lambda(lambda_data(s, tasks), paths[2], f"{study}: λ of the front")
+    return paths

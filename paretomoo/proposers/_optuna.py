@@ -1,0 +1,86 @@
+"""Optuna's multi-objective samplers (NSGA-II, TPE) through ``study.ask``/``tell``."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from paretomoo.proposers._base import Batch, Proposer
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class OptunaProposer(Proposer):
+    """Runs an Optuna sampler in an in-memory study rebuilt from the store.
+
+    Replay enqueues each stored point and tells its result, so the sampler sees
+    the whole history (NSGA-II its generations, TPE its observations) without
+    sampling it again. The sampler's seed mixes the study seed with the history
+    length: a resumed study proposes what an uninterrupted one would have.
+    Asking n points before telling any lets TPE's constant liar spread them.
+    """
+
+    def __init__(self, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0) -> None:
+        super().__init__(dim, n_obj, zmax, batch, seed, n_history)
+        sampler_seed = int(np.random.SeedSequence([seed, n_history]).generate_state(1)[0] >> 1)
+        self.study = optuna.create_study(directions=["minimize"] * n_obj, sampler=self._sampler(sampler_seed))
+        self.dists = {f"x{i}": FloatDistribution(-zmax, zmax) for i in range(dim)}
+        self._pending: list[optuna.Trial] = []
+
+    def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        raise NotImplementedError
+
+    def _point(self, trial: optuna.Trial) -> list[float]:
+        return [trial.params[f"x{i}"] for i in range(self.dim)]
+
+    def ask(self, n: int) -> np.ndarray:
+        self._pending = [self.study.ask(self.dists) for _ in range(n)]
+        return self._clip([self._point(t) for t in self._pending])
+
+    def tell(self, x: np.ndarray, f: np.ndarray) -> None:
+        x = self._clip(x)
+        f = np.asarray(f, dtype=np.float64).reshape(len(x), self.n_obj)
+        for i, trial in enumerate(self._pending):
+            if not np.allclose(self._point(trial), x[i]):
+                # Told a point other than the one asked: record the truth.
+                self.study.tell(trial, state=TrialState.FAIL)
+                self._add(x[i], f[i])
+            elif np.isfinite(f[i]).all():
+                self.study.tell(trial, f[i].tolist())
+            else:
+                self.study.tell(trial, state=TrialState.FAIL)
+        self._pending = []
+
+    def _add(self, x: np.ndarray, f: np.ndarray) -> None:
+        self.study.enqueue_trial({f"x{i}": float(v) for i, v in enumerate(x)})
+        trial = self.study.ask(self.dists)
+        sampler = self.study.sampler
+        if isinstance(sampler, optuna.samplers.BaseGASampler):
+            # Fixed params skip sampling, which is where a GA sampler files a
+            # trial under its generation; file it here instead.
+            sampler.get_trial_generation(self.study, self.study.get_trials(deepcopy=False)[trial.number])
+        if np.isfinite(f).all():
+            self.study.tell(trial, f.tolist())
+        else:
+            self.study.tell(trial, state=TrialState.FAIL)
+
+    def replay(self, batches: list[Batch]) -> None:
+        for b in batches:
+            for x, f in zip(self._clip(b.x), b.f, strict=True):
+                self._add(x, np.asarray(f, dtype=np.float64))
+
+
+class OptunaNSGA2Proposer(OptunaProposer):
+    name = "optuna-nsga2"
+
+    def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.NSGAIISampler(population_size=self.batch, seed=seed)
+
+
+class OptunaTPEProposer(OptunaProposer):
+    name = "optuna-tpe"
+
+    def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)

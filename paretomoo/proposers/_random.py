@@ -1,0 +1,28 @@
+"""Random baseline: Dirichlet(1) directions, i.e. uniform over the simplex."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from paretomoo.proposers._base import Proposer
+
+
+class RandomProposer(Proposer):
+    """Uniform draws over the simplex of free tasks, mapped to the logit box.
+
+    The k-th draw of a study comes from ``default_rng([seed, k])``, so the
+    sequence is the same however the study was interrupted.
+    """
+
+    name = "random"
+
+    def ask(self, n: int) -> np.ndarray:
+        rows = [np.random.default_rng([self.seed, self.n_history + i]).dirichlet(np.ones(self.dim)) for i in range(n)]
+        return self.zmax * (2.0 * np.array(rows).reshape(n, self.dim) - 1.0)
+
+    def tell(self, x: np.ndarray, f: np.ndarray) -> None:
+        self.n_history += len(x)
+
+    def replay(self, batches: list) -> None:
+        # Draws depend on the count only; the constructor's n_history holds it.
+        pass

@@ -1,0 +1,339 @@
+"""The study store: an Optuna storage (SQLite by default, any SQLAlchemy URL).
+
+One Optuna trial per evaluated λ:
+  * params       ``logit_<task>`` for each free task (the proposers' coordinates)
+  * values       the natural validation metric of every task, in spec order
+                 (``study.metric_names`` holds their names)
+  * user attrs   ``lambda`` {task: weight}, ``val`` and ``test`` {task: {metric: value}},
+                 ``seed``, ``seconds``, ``device``, ``batch`` and ``slot`` (which
+                 proposal batch it came from), ``host``/``pid`` of the process that
+                 ran it, ``fail_reason`` for a failed trial
+  * artifact     the trained weights (Optuna's artifact store, a folder)
+
+A proposal batch is enqueued as WAITING trials before any is trained, so an
+interrupted batch is finished on resume, and ``optuna-dashboard <url>`` shows
+every paretomoo study as it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta, upload_artifact
+from optuna.distributions import FloatDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from paretomoo.errors import UserError
+from paretomoo.proposers import Batch
+from paretomoo.space import LambdaSpace
+from paretomoo.spec import StudySpec, parse_spec
+from paretomoo.trainer import MemberResult
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+_FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A stored trial in the form every report uses."""
+
+    number: int
+    state: str  # complete, failed, running, waiting, interrupted
+    lam: dict[str, float]
+    values: list[float]  # natural validation metrics in spec order; NaN unless complete
+    val: dict[str, dict[str, float]]
+    test: dict[str, dict[str, float]]
+    batch: int
+    seconds: float
+    fail_reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "state": self.state,
+            "lambda": self.lam,
+            "val": self.val,
+            "test": self.test,
+            "batch": self.batch,
+            "seconds": self.seconds,
+            "fail_reason": self.fail_reason,
+        }
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna RDB storage; SQLite files get their folder created."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return optuna.storages.RDBStorage(url)
+    except ModuleNotFoundError as exc:
+        raise UserError(f"storage {url!r} needs the Python package {exc.name!r}; install it (e.g. pip install psycopg2-binary)") from None
+    except Exception as exc:  # SQLAlchemy raises many types for bad URLs and unreachable servers
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot open storage {url!r} ({first}); check the URL and that the database is reachable") from None
+
+
+class Store:
+    """One study in an Optuna storage, created from a spec or opened by name."""
+
+    def __init__(self, spec: StudySpec, storage: optuna.storages.BaseStorage, study: optuna.Study, artifacts: str) -> None:
+        self.spec = spec
+        self.storage = storage
+        self.study = study
+        self.space = LambdaSpace(spec.task_names, spec.lam)
+        self.artifacts = artifacts
+        self.dists = {p: FloatDistribution(-self.space.zmax, self.space.zmax) for p in self.space.params}
+
+    # -- opening ---------------------------------------------------------------
+
+    @classmethod
+    def create_or_resume(cls, spec: StudySpec, storage_url: str | None = None) -> Store:
+        """Open the spec's study, creating it if new; refuse one made from another spec."""
+        url = storage_url or spec.storage
+        storage = open_storage(url)
+        names = optuna.get_all_study_names(storage)
+        if spec.name in names:
+            study = optuna.load_study(study_name=spec.name, storage=storage)
+            stored = study.user_attrs.get("spec_hash")
+            if stored != spec.result_hash():
+                raise UserError(
+                    f"study {spec.name!r} in {url} was made from a different spec (data, tasks, model, training or "
+                    f"lambda changed); give the study a new [study] name, or use another --storage"
+                )
+        else:
+            study = optuna.create_study(
+                study_name=spec.name,
+                storage=storage,
+                directions=spec.directions,
+                load_if_exists=True,
+            )
+            study.set_metric_names(spec.objectives)
+            study.set_user_attr("spec_hash", spec.result_hash())
+            study.set_user_attr("spec_text", spec.source_text)
+            study.set_user_attr("artifacts", str(Path(spec.artifacts).resolve()))
+        return cls(spec, storage, study, study.user_attrs.get("artifacts", spec.artifacts))
+
+    @classmethod
+    def open(cls, target: str, storage_url: str | None = None) -> Store:
+        """Open an existing study: ``target`` is a spec file or a study name (with ``storage_url``)."""
+        if target.endswith(".toml") or Path(target).is_file():
+            from paretomoo.spec import load_spec
+
+            spec = load_spec(target)
+            name, url = spec.name, storage_url or spec.storage
+        else:
+            if storage_url is None:
+                raise UserError(f"{target!r} is not a spec file; pass a spec file, or a study name with --storage URL")
+            name, url = target, storage_url
+            spec = None
+        storage = open_storage(url)
+        if name not in optuna.get_all_study_names(storage):
+            raise UserError(f"no study named {name!r} in {url}; run it first (paretomoo run SPEC) or check --storage")
+        study = optuna.load_study(study_name=name, storage=storage)
+        text = study.user_attrs.get("spec_text")
+        if text is None:
+            raise UserError(f"study {name!r} in {url} was not made by paretomoo (it has no stored spec)")
+        if spec is None or spec.result_hash() != study.user_attrs.get("spec_hash"):
+            # The stored spec is the truth about what the trials computed.
+            import tomllib
+
+            spec = parse_spec(tomllib.loads(text), source_text=text)
+        return cls(spec, storage, study, study.user_attrs.get("artifacts", spec.artifacts))
+
+    # -- the queue -------------------------------------------------------------
+
+    def trials(self, states: Sequence[TrialState] | None = None) -> list[FrozenTrial]:
+        return self.study.get_trials(deepcopy=False, states=states)
+
+    def n_finished(self) -> int:
+        """Trials that count against the budget: complete, or failed for a reason of their own."""
+        return sum(1 for t in self.trials(_FINISHED) if not t.user_attrs.get("interrupted"))
+
+    def n_waiting(self) -> int:
+        return len(self.trials((TrialState.WAITING,)))
+
+    def next_batch_id(self) -> int:
+        return 1 + max((t.user_attrs.get("batch", -1) for t in self.trials()), default=-1)
+
+    def enqueue(self, x: np.ndarray, batch: int) -> None:
+        """Queue a proposal batch as WAITING trials, one per row of ``x``."""
+        for slot, row in enumerate(np.atleast_2d(x)):
+            params = {p: float(v) for p, v in zip(self.space.params, row, strict=True)}
+            self.study.enqueue_trial(params, user_attrs={"batch": batch, "slot": slot})
+
+    def pop(self, n: int) -> list[optuna.Trial]:
+        """Up to ``n`` WAITING trials, now RUNNING in this process."""
+        out = []
+        for _ in range(min(n, self.n_waiting())):
+            trial = self.study.ask(self.dists)
+            trial.set_user_attr("host", socket.gethostname())
+            trial.set_user_attr("pid", os.getpid())
+            out.append(trial)
+        return out
+
+    def x_of(self, trial: optuna.Trial | FrozenTrial) -> np.ndarray:
+        return np.array([trial.params[p] for p in self.space.params])
+
+    def requeue_interrupted(self) -> int:
+        """Mark RUNNING trials of dead local processes as interrupted and queue them again.
+
+        Returns how many were re-queued. Trials of live processes, or of other
+        hosts, are left alone.
+        """
+        host = socket.gethostname()
+        n = 0
+        for t in self.trials((TrialState.RUNNING,)):
+            if t.user_attrs.get("host") != host or _alive(t.user_attrs.get("pid")):
+                continue
+            self._requeue(t)
+            n += 1
+        return n
+
+    def release(self, trials: list[optuna.Trial]) -> None:
+        """Give running trials back to the queue (this process is stopping)."""
+        for trial in trials:
+            frozen = self.storage.get_trial(trial._trial_id)
+            if frozen.state == TrialState.RUNNING:
+                self._requeue(frozen)
+
+    def _requeue(self, t: FrozenTrial) -> None:
+        self.storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+        self.storage.set_trial_user_attr(t._trial_id, "fail_reason", "interrupted: the process running it stopped")
+        self.storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        self.study.enqueue_trial(
+            dict(t.params),
+            user_attrs={"batch": t.user_attrs.get("batch", -1), "slot": t.user_attrs.get("slot", 0), "retry_of": t.number},
+        )
+
+    def history(self) -> list[Batch]:
+        """Finished proposal batches in order, for ``Proposer.replay``.
+
+        Each (batch, slot) counts once: its complete trial, else its last
+        failed one; interrupted attempts are skipped.
+        """
+        by_slot: dict[tuple[int, int], FrozenTrial] = {}
+        for t in self.trials(_FINISHED):
+            if t.user_attrs.get("interrupted"):
+                continue
+            key = (t.user_attrs.get("batch", -1), t.user_attrs.get("slot", t.number))
+            if key not in by_slot or by_slot[key].state != TrialState.COMPLETE:
+                by_slot[key] = t
+        batches: dict[int, list[FrozenTrial]] = {}
+        for (b, _), t in sorted(by_slot.items()):
+            batches.setdefault(b, []).append(t)
+        signs = np.array([1.0 if d == "minimize" else -1.0 for d in self.spec.directions])
+        out = []
+        for b in sorted(batches):
+            ts = batches[b]
+            x = np.array([self.x_of(t) for t in ts])
+            f = np.array([np.array(t.values) * signs if t.state == TrialState.COMPLETE else np.full(len(signs), np.nan) for t in ts])
+            out.append(Batch(x=x, f=f))
+        return out
+
+    # -- results ---------------------------------------------------------------
+
+    def finish(self, trial: optuna.Trial, result: MemberResult, seed: int, device: str) -> None:
+        """Store one member's result and weights, then close the trial."""
+        trial.set_user_attr("lambda", dict(zip(self.spec.task_names, map(float, result.lam), strict=True)))
+        trial.set_user_attr("val", result.val)
+        trial.set_user_attr("test", result.test)
+        trial.set_user_attr("seed", seed)
+        trial.set_user_attr("seconds", round(result.seconds, 4))
+        trial.set_user_attr("device", device)
+        if result.failed is not None or result.state is None:
+            trial.set_user_attr("fail_reason", result.failed)
+            self.study.tell(trial, state=TrialState.FAIL)
+            return
+        self._save_weights(trial, result.state)
+        values = [result.val[t.name][t.metric] for t in self.spec.tasks]
+        self.study.tell(trial, values)
+
+    def _artifact_store(self) -> FileSystemArtifactStore:
+        Path(self.artifacts).mkdir(parents=True, exist_ok=True)
+        return FileSystemArtifactStore(self.artifacts)
+
+    def _save_weights(self, trial: optuna.Trial, state: dict[str, torch.Tensor]) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, f"trial_{trial.number}.pt")
+            torch.save(state, path)
+            upload_artifact(artifact_store=self._artifact_store(), file_path=path, study_or_trial=trial, mimetype="application/x-pytorch")
+
+    def load_weights(self, number: int) -> dict[str, torch.Tensor]:
+        """The stored weights of trial ``number``."""
+        trial = self.study.trials[number]
+        metas = get_all_artifact_meta(trial, storage=self.storage)
+        if not metas:
+            raise UserError(f"trial {number} has no stored weights (state: {_state(trial)}); pick a complete trial")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "w.pt")
+            try:
+                download_artifact(artifact_store=self._artifact_store(), file_path=path, artifact_id=metas[-1].artifact_id)
+            except Exception:
+                raise UserError(
+                    f"the weights of trial {number} are missing from {self.artifacts}; re-run the study there or point [study] artifacts at them"
+                ) from None
+            return torch.load(path, map_location="cpu", weights_only=True)
+
+    def records(self) -> list[Record]:
+        out = []
+        for t in self.trials():
+            lam = t.user_attrs.get("lambda")
+            if lam is None and all(p in t.params for p in self.space.params):
+                lam = dict(zip(self.spec.task_names, map(float, self.space.to_lambda(self.x_of(t))[0]), strict=True))
+            out.append(
+                Record(
+                    number=t.number,
+                    state=_state(t),
+                    lam=lam or {},
+                    values=list(t.values) if t.state == TrialState.COMPLETE else [float("nan")] * len(self.spec.tasks),
+                    val=t.user_attrs.get("val", {}),
+                    test=t.user_attrs.get("test", {}),
+                    batch=t.user_attrs.get("batch", -1),
+                    seconds=float(t.user_attrs.get("seconds", float("nan"))),
+                    fail_reason=t.user_attrs.get("fail_reason"),
+                )
+            )
+        return out
+
+    def record(self, number: int) -> Record:
+        recs = self.records()
+        if not 0 <= number < len(recs):
+            raise UserError(f"study {self.spec.name!r} has no trial {number}; it has trials 0..{len(recs) - 1}")
+        return recs[number]
+
+
+def _state(t: FrozenTrial) -> str:
+    if t.state == TrialState.FAIL and t.user_attrs.get("interrupted"):
+        return "interrupted"
+    return {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed", TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}.get(
+        t.state, t.state.name.lower()
+    )
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != 0
+
+
+def dumps(records: list[Record]) -> str:
+    return json.dumps([r.to_dict() for r in records], indent=2, default=float)

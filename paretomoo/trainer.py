@@ -1,0 +1,167 @@
+"""Inner trainer: fit one shared model per λ, many λ at once, and measure every task.
+
+The loss of member k is ``Σ_i λ_ki f_i(θ_k)``. With Adam(W) the overall scale of
+λ cancels in every parameter's update, and a task tower's gradient comes from
+its own loss only, so λ acts through the shared parameters: the simplex is the
+right space to search.
+
+Data live as tensors on the device and are batched by an index permutation
+drawn from a CPU generator seeded with ``training.seed``; every member sees the
+same batches in the same order, and every member starts from weights seeded by
+``training.seed``. So a trial is a pure function of (spec, λ) on a given
+device, and differences between trials come from λ, not from the draw
+(common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from paretomoo.data import Dataset, TensorSplit, to_tensors
+from paretomoo.models import ModelShape, SharedBottom, build_model
+from paretomoo.spec import StudySpec
+from paretomoo.tasks import all_metrics, task_loss
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        from paretomoo.errors import UserError
+
+        raise UserError(f"device {name!r} was asked for but no CUDA GPU is visible; use --device auto or --device cpu")
+    return device
+
+
+@dataclass
+class MemberResult:
+    """What one λ produced. ``failed`` holds the reason when training diverged."""
+
+    lam: np.ndarray
+    val: dict[str, dict[str, float]]  # task -> metric -> value
+    test: dict[str, dict[str, float]]
+    state: dict[str, torch.Tensor] | None
+    failed: str | None = None
+    seconds: float = 0.0
+
+
+class Trainer:
+    """Holds the data on the device and fits populations of models.
+
+    ``fit(lam[K, T])`` is the one entry point; call it as often as needed.
+    """
+
+    def __init__(self, spec: StudySpec, data: Dataset, device: torch.device | str = "auto") -> None:
+        self.spec = spec
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        if self.device.type == "cuda":
+            # Deterministic kernels (embedding backward, bmm) for reproducible weights.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        tasks = spec.tasks
+        self.train = to_tensors(data.train, tasks, self.device)
+        self.val = to_tensors(data.val, tasks, self.device)
+        self.test = to_tensors(data.test, tasks, self.device)
+        self.shape = ModelShape(n_num=data.train.num.shape[1], cardinalities=data.cardinalities, n_tasks=len(tasks))
+        self.pos_weight = [
+            torch.tensor(t.pos_weight, device=self.device) if t.loss == "bce" and t.pos_weight != 1.0 else None for t in tasks
+        ]
+
+    def new_model(self, population: int, seed: int | None = None) -> SharedBottom:
+        s = self.spec.training.seed if seed is None else seed
+        return build_model(self.shape, self.spec.model, [s] * population).to(self.device)
+
+    def fit(self, lam: np.ndarray, seed: int | None = None) -> list[MemberResult]:
+        """Train ``K = len(lam)`` models, member k with weights ``lam[k]``.
+
+        ``lam[K, T]`` rows lie on the simplex, in the spec's task order. ``seed``
+        overrides ``training.seed`` (used to measure seed noise). Returns one
+        result per member; a member whose loss became NaN/inf is returned with
+        ``failed`` set and does not disturb the others.
+        """
+        lam = np.atleast_2d(np.asarray(lam, dtype=np.float64))
+        k = lam.shape[0]
+        cfg = self.spec.training
+        seed = cfg.seed if seed is None else seed
+        start = time.perf_counter()
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        if self.device.type == "cuda":
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            model = build_model(self.shape, self.spec.model, [seed] * k).to(self.device)
+            bad_epoch = self._train(model, torch.as_tensor(lam, dtype=torch.float32, device=self.device), seed)
+            results = self._evaluate(model, lam, bad_epoch)
+        finally:
+            torch.use_deterministic_algorithms(deterministic)
+        per = (time.perf_counter() - start) / k
+        for r in results:
+            r.seconds = per
+        return results
+
+    def _train(self, model: SharedBottom, lam: torch.Tensor, seed: int) -> list[int]:
+        cfg = self.spec.training
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+        gen = torch.Generator().manual_seed(seed)
+        n = len(self.train)
+        k = lam.shape[0]
+        bad = torch.zeros(k, dtype=torch.bool, device=self.device)
+        bad_epoch = [-1] * k
+        data = self.train
+        for epoch in range(cfg.epochs):
+            perm = torch.randperm(n, generator=gen).to(self.device)
+            for begin in range(0, n, cfg.batch_size):
+                idx = perm[begin : begin + cfg.batch_size]
+                pred = model(data.num[idx], data.cat[idx])  # [K, B, T]
+                y = data.y[idx]
+                losses = torch.stack(
+                    [task_loss(t, pred[..., i], y[:, i], self.pos_weight[i]) for i, t in enumerate(self.spec.tasks)],
+                    dim=1,
+                )  # [K, T]
+                per_member = (lam * losses).sum(dim=1)
+                bad |= ~torch.isfinite(per_member)
+                # A diverged member is dropped from the sum so that it cannot
+                # turn the others' updates into NaN.
+                total = torch.where(bad, torch.zeros_like(per_member), per_member).sum()
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+            for j in torch.nonzero(bad).flatten().tolist():  # one sync per epoch
+                if bad_epoch[j] < 0:
+                    bad_epoch[j] = epoch + 1
+        return bad_epoch
+
+    @torch.no_grad()
+    def predict(self, model: SharedBottom, split: TensorSplit, chunk: int = 65536) -> torch.Tensor:
+        """Scores ``[K, n, T]`` for every row of a split."""
+        return torch.cat([model(split.num[i : i + chunk], split.cat[i : i + chunk]) for i in range(0, len(split), chunk)], dim=1)
+
+    def measure(self, model: SharedBottom, split: TensorSplit) -> list[dict[str, dict[str, float]]]:
+        """Every task's metrics for every member: ``[k][task][metric]``."""
+        scores = self.predict(model, split)
+        out = []
+        for m in range(scores.shape[0]):
+            out.append({t.name: all_metrics(t, scores[m, :, i], split.y[:, i], split.groups.get(i)) for i, t in enumerate(self.spec.tasks)})
+        return out
+
+    def _evaluate(self, model: SharedBottom, lam: np.ndarray, bad_epoch: list[int]) -> list[MemberResult]:
+        val = self.measure(model, self.val)
+        test = self.measure(model, self.test)
+        results = []
+        for k in range(lam.shape[0]):
+            failed = None
+            if bad_epoch[k] >= 0:
+                failed = f"training loss became NaN/inf in epoch {bad_epoch[k]}"
+            else:
+                primary = [val[k][t.name][t.metric] for t in self.spec.tasks]
+                if not all(math.isfinite(v) for v in primary):
+                    failed = "a validation metric is NaN (non-finite predictions)"
+            state = None if failed else model.member_state(k)
+            results.append(MemberResult(lam=lam[k], val=val[k], test=test[k], state=state, failed=failed))
+        return results

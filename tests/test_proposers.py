@@ -1,0 +1,109 @@
+"""One contract suite over every proposer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from paretomoo.proposers import PROPOSERS, Batch, make_proposer
+from paretomoo.space import LambdaSpace
+from paretomoo.spec import LambdaSpec
+
+TASKS = ["click", "ad_click", "search", "fraud"]
+ALL = sorted(PROPOSERS)
+
+
+def objectives(x: np.ndarray) -> np.ndarray:
+    """A conflicting toy problem on λ: each objective prefers its own task's weight."""
+    lam = LambdaSpace(TASKS, LambdaSpec()).to_lambda(x)
+    return -np.log(lam[:, :3] + 1e-3)
+
+
+def run(name: str, seed: int, batches: int = 4, batch: int = 8, space: LambdaSpace | None = None) -> list[Batch]:
+    space = space or LambdaSpace(TASKS, LambdaSpec())
+    history: list[Batch] = []
+    for _ in range(batches):
+        # as the study does: rebuild from the history before every batch
+        p = make_proposer(name, dim=space.dim, n_obj=3, zmax=space.zmax, batch=batch, seed=seed, n_history=sum(len(b.x) for b in history))
+        p.replay(history)
+        x = p.ask(batch)
+        f = objectives(x) if space.dim == 4 else np.random.default_rng(0).random((len(x), 3))
+        f[0] = np.nan  # a failed trial in every batch
+        p.tell(x, f)
+        history.append(Batch(x, f))
+    return history
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_points_lie_in_the_box_and_map_onto_the_simplex(name: str) -> None:
+    space = LambdaSpace(TASKS, LambdaSpec())
+    hist = run(name, seed=0)
+    x = np.vstack([b.x for b in hist])
+    assert x.shape == (32, 4)
+    assert np.all(np.abs(x) <= space.zmax + 1e-12)
+    lam = space.to_lambda(x)
+    np.testing.assert_allclose(lam.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_bounds_are_respected(name: str) -> None:
+    space = LambdaSpace(TASKS, LambdaSpec(bounds=(("fraud", 0.1, 0.5),), fixed=(("search", 0.1),)))
+    hist = run(name, seed=0, space=space)
+    lam = space.to_lambda(np.vstack([b.x for b in hist]))
+    assert np.all(lam[:, 3] >= 0.1 - 1e-12) and np.all(lam[:, 3] <= 0.5 + 1e-12)
+    np.testing.assert_allclose(lam[:, 2], 0.1)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_reaches_ratios_of_1_to_100(name: str) -> None:
+    space = LambdaSpace(TASKS, LambdaSpec())
+    lam = space.to_lambda(np.vstack([b.x for b in run(name, seed=0, batches=5)]))
+    ratio = lam.max(axis=1) / lam.min(axis=1)
+    assert ratio.max() >= 100
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_same_seed_same_proposals(name: str) -> None:
+    a = np.vstack([b.x for b in run(name, seed=3)])
+    b = np.vstack([b.x for b in run(name, seed=3)])
+    np.testing.assert_array_equal(a, b)
+    if name != "grid":  # the grid is deterministic by design
+        c = np.vstack([b.x for b in run(name, seed=4)])
+        assert not np.allclose(a, c)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_ask_tell_round_trip_and_no_duplicates_within_a_batch(name: str) -> None:
+    hist = run(name, seed=0)
+    for b in hist:
+        assert len(np.unique(b.x.round(9), axis=0)) == len(b.x)
+
+
+@pytest.mark.parametrize("name", ["nsga2", "optuna-nsga2", "optuna-tpe"])
+def test_model_based_proposers_use_what_they_are_told(name: str) -> None:
+    """The same asks told opposite objectives lead to different next batches."""
+    hist = run(name, seed=0, batches=3)
+    # aligned objectives make domination a total order, which flipping reverses
+    hist = [Batch(b.x, np.repeat(b.x.sum(axis=1, keepdims=True), 3, axis=1)) for b in hist]
+    flipped = [Batch(b.x, -b.f) for b in hist]
+    n = sum(len(b.x) for b in hist)
+    nexts = []
+    for h in (hist, flipped):
+        p = make_proposer(name, dim=4, n_obj=3, zmax=LambdaSpace(TASKS, LambdaSpec()).zmax, batch=8, seed=0, n_history=n)
+        p.replay(h)
+        nexts.append(p.ask(8))
+    assert not np.allclose(nexts[0], nexts[1])
+
+
+def test_tell_accepts_points_other_than_asked() -> None:
+    for name in ALL:
+        p = make_proposer(name, dim=4, n_obj=3, zmax=3.0, batch=4, seed=0)
+        p.ask(4)
+        x = np.zeros((4, 4))
+        p.tell(x, np.ones((4, 3)))
+        assert p.ask(4).shape[1] == 4
+
+
+def test_unknown_optimizer_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_proposer("cmaes", dim=2, n_obj=2, zmax=1.0, batch=2, seed=0)
