@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         c.add_argument("--weights", help='preference per objective, e.g. "click_auc=2,fraud_pr_auc=1" (default: the knee)')
         c.add_argument("--constraint", action="append", default=[], help='e.g. "fraud_pr_auc>=0.30" (repeatable)')
+        c.add_argument("--noise", type=_positive, metavar="N", help="retrain the chosen λ under N other seeds and show the spread")
         if c.prog.endswith("export"):
             c.add_argument("--trial", type=int, help="trial number (default: what pick chooses)")
             c.add_argument("--pick", action="store_true", help="export what pick chooses (the default without --trial)")
@@ -253,7 +254,15 @@ def _pick(args: argparse.Namespace) -> int:
     choice = _choose(store, s, args.weights, args.constraint)
     rec = s.complete[choice.index]
     _print_choice(store.spec, rec, choice.reason)
+    if args.noise:
+        print(_noise(store.spec, rec, args.noise).describe(store.spec.objectives))
     return 0
+
+
+def _noise(spec, rec, n: int):  # type: ignore[no-untyped-def]
+    from paretomoo.noise import seed_noise
+
+    return seed_noise(spec, [rec.lam[t] for t in spec.task_names], n, spec.training.device)
 
 
 def _print_choice(spec, rec, reason: str) -> None:  # type: ignore[no-untyped-def]
@@ -279,9 +288,12 @@ def _export(args: argparse.Namespace) -> int:
         rec = s.complete[choice.index]
         number, reason = rec.number, choice.reason
     out = Path(args.out or f"exports/{store.spec.name}-trial{number}")
-    path = export_trial(store, number, out, reason=reason)
-    if rec.state == "complete":
-        _print_choice(store.spec, rec, reason)
+    if args.noise and rec.state == "complete":
+        noise = _noise(store.spec, rec, args.noise)
+    path = export_trial(store, number, out, reason=reason, noise=noise.to_dict(store.spec.objectives) if args.noise else None)
+    _print_choice(store.spec, rec, reason)
+    if args.noise:
+        print(noise.describe(store.spec.objectives))
     print(f"exported trial {number} to {path}/ (lambda.json, metrics.json, spec.toml, model.pt)")
     if not args.no_verify:
         diff = verify_export(path)

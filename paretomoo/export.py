@@ -29,7 +29,7 @@ from paretomoo.store import Store
 from paretomoo.trainer import Trainer
 
 
-def export_trial(store: Store, number: int, out: str | Path, reason: str | None = None) -> Path:
+def export_trial(store: Store, number: int, out: str | Path, reason: str | None = None, noise: dict | None = None) -> Path:
     """Write trial ``number`` of ``store`` to the folder ``out``."""
     rec = store.record(number)
     if rec.state != "complete":
@@ -48,6 +48,7 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
         "test": rec.test,
         "seed": spec.training.seed,
         "reason": reason,
+        "seed_noise": noise,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out / "spec.toml").write_text(spec.source_text)

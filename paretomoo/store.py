@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +121,9 @@ class Store:
                 directions=spec.directions,
                 load_if_exists=True,
             )
-            study.set_metric_names(spec.objectives)
+            with warnings.catch_warnings():  # experimental in Optuna, read by optuna-dashboard
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(spec.objectives)
             study.set_user_attr("spec_hash", spec.result_hash())
             study.set_user_attr("spec_text", spec.source_text)
             study.set_user_attr("artifacts", str(Path(spec.artifacts).resolve()))

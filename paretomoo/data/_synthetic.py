@@ -11,7 +11,7 @@ Task signals come from small random "teacher" networks over Z::
 ``conflict`` is the knob: at 0 all four tasks follow the same signal (one model
 serves all of them); at 1 each follows its own independent nonlinear function,
 so a shared model with a narrow bottom must split its capacity between them
-and λ decides who gets it. The demo uses 0.8.
+and λ decides who gets it. The demo uses 0.9.
 
 Labels:
   * click       binary, ~5 % positive   (recommendation)
