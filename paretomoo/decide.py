@@ -4,11 +4,12 @@
 first (``fraud_pr_auc>=0.30``); the front of what remains is normalised to
 [0, 1] per objective (ideal → 0, nadir → 1, in minimisation form); then
 
-* ``knee`` (default) takes the point with the largest trade-off
-  μ_i = min_j (Σ deterioration / Σ improvement) when moving from i to any other
-  front point j: leaving it costs the most per unit gained. This is the measure
-  of pymoo's ``HighTradeoffPoints`` (Deb & Gupta 2011) over the whole front,
-  which always returns one point where pymoo's outlier test may return none;
+* ``knee`` (default) takes the point farthest beyond the hyperplane through
+  the front's extreme points (the best point of each objective), towards the
+  ideal point: where the front bulges most, so that moving away from it in any
+  direction gives up more than it gains (Das 1999; Branke et al. 2004). Unlike
+  pymoo's ``HighTradeoffPoints``, which may return no point and ignores its
+  ``epsilon``, it always answers;
 * ``weights`` takes the point whose pseudo-weights are closest to the given
   ones (pymoo's ``PseudoWeights``).
 """
@@ -133,22 +134,23 @@ def pick(
         reason = f"{labels[front_idx[i]]} on {where} has pseudo-weights ({got}), the closest to the requested ({wanted})"
         return Choice(int(front_idx[i]), reason, front_idx)
 
-    mu = _tradeoff(Fn)
-    i = int(np.argmax(mu))
+    d = _knee_distance(Fn)
+    i = int(np.argmax(d))
     reason = (
-        f"{labels[front_idx[i]]} is the knee of {where}: moving from it to any other front point "
-        f"gives up at least {mu[i]:.2f}x as much (normalised) as it gains"
+        f"{labels[front_idx[i]]} is the knee of {where}: relative to the plane through the front's best-per-objective "
+        f"points it lies farthest towards the ideal point (signed distance {d[i]:+.3f}, objectives normalised to [0, 1])"
     )
     return Choice(int(front_idx[i]), reason, front_idx)
 
 
-def _tradeoff(Fn: np.ndarray) -> np.ndarray:
-    """μ_i = min_j Σmax(0, F_j − F_i) / Σmax(0, F_i − F_j) over j ≠ i."""
-    diff = Fn[None, :, :] - Fn[:, None, :]  # [i, j, m] = F_j - F_i
-    sacrifice = np.maximum(diff, 0).sum(axis=2)
-    gain = np.maximum(-diff, 0).sum(axis=2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(gain > 0, sacrifice / np.where(gain > 0, gain, 1.0), np.inf)
-    np.fill_diagonal(ratio, np.inf)
-    mu = ratio.min(axis=1)
-    return np.where(np.isfinite(mu), mu, 0.0)
+def _knee_distance(Fn: np.ndarray) -> np.ndarray:
+    """Signed distance of each point beyond the hyperplane through the extreme points (towards the ideal)."""
+    m = Fn.shape[1]
+    extremes = Fn[np.argmin(Fn, axis=0)]  # [m, m]: row j is the best point for objective j
+    try:
+        a = np.linalg.solve(extremes, np.ones(m))  # plane a·x = 1 through the extremes
+        if not np.all(np.isfinite(a)) or np.any(a <= 0):
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        a = np.ones(m)  # degenerate extremes: the plane Σx = 1 through the unit points
+    return (1.0 - Fn @ a) / np.linalg.norm(a)

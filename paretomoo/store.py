@@ -17,12 +17,17 @@ every paretomoo study as it runs.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
+import re
 import socket
 import tempfile
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +48,8 @@ from paretomoo.trainer import MemberResult
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
+MAX_ATTEMPTS = 3  # interrupted attempts of one λ before it counts as failed
+_LOCAL_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -72,19 +79,41 @@ class Record:
         }
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An Optuna RDB storage; SQLite files get their folder created."""
+def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage; SQLite files get their folder created.
+
+    ``heartbeat`` (seconds) turns on Optuna's trial heartbeats: a RUNNING trial
+    whose process stops beating for three intervals is stale (see
+    ``Store.fail_stale``).
+    """
+    engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Several local processes share one file: wait for its lock instead of failing.
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
     try:
-        return optuna.storages.RDBStorage(url)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat,
+                grace_period=None if heartbeat is None else 3 * heartbeat,
+            )
     except ModuleNotFoundError as exc:
         raise UserError(f"storage {url!r} needs the Python package {exc.name!r}; install it (e.g. pip install psycopg2-binary)") from None
     except Exception as exc:  # SQLAlchemy raises many types for bad URLs and unreachable servers
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot open storage {url!r} ({first}); check the URL and that the database is reachable") from None
+        raise UserError(f"cannot open storage {_safe(url)} ({first}); check the URL and that the database is reachable") from None
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
 
 
 class Store:
@@ -101,17 +130,17 @@ class Store:
     # -- opening ---------------------------------------------------------------
 
     @classmethod
-    def create_or_resume(cls, spec: StudySpec, storage_url: str | None = None) -> Store:
+    def create_or_resume(cls, spec: StudySpec, storage_url: str | None = None, heartbeat: int | None = None) -> Store:
         """Open the spec's study, creating it if new; refuse one made from another spec."""
         url = storage_url or spec.storage
-        storage = open_storage(url)
+        storage = open_storage(url, heartbeat)
         names = optuna.get_all_study_names(storage)
         if spec.name in names:
             study = optuna.load_study(study_name=spec.name, storage=storage)
             stored = study.user_attrs.get("spec_hash")
             if stored != spec.result_hash():
                 raise UserError(
-                    f"study {spec.name!r} in {url} was made from a different spec (data, tasks, model, training or "
+                    f"study {spec.name!r} in {_safe(url)} was made from a different spec (data, tasks, model, training or "
                     f"lambda changed); give the study a new [study] name, or use another --storage"
                 )
         else:
@@ -130,7 +159,7 @@ class Store:
         return cls(spec, storage, study, study.user_attrs.get("artifacts", spec.artifacts))
 
     @classmethod
-    def open(cls, target: str, storage_url: str | None = None) -> Store:
+    def open(cls, target: str, storage_url: str | None = None, heartbeat: int | None = None) -> Store:
         """Open an existing study: ``target`` is a spec file or a study name (with ``storage_url``)."""
         if target.endswith(".toml") or Path(target).is_file():
             from paretomoo.spec import load_spec
@@ -142,13 +171,13 @@ class Store:
                 raise UserError(f"{target!r} is not a spec file; pass a spec file, or a study name with --storage URL")
             name, url = target, storage_url
             spec = None
-        storage = open_storage(url)
+        storage = open_storage(url, heartbeat)
         if name not in optuna.get_all_study_names(storage):
-            raise UserError(f"no study named {name!r} in {url}; run it first (paretomoo run SPEC) or check --storage")
+            raise UserError(f"no study named {name!r} in {_safe(url)}; run it first (paretomoo run SPEC) or check --storage")
         study = optuna.load_study(study_name=name, storage=storage)
         text = study.user_attrs.get("spec_text")
         if text is None:
-            raise UserError(f"study {name!r} in {url} was not made by paretomoo (it has no stored spec)")
+            raise UserError(f"study {name!r} in {_safe(url)} was not made by paretomoo (it has no stored spec)")
         if spec is None or spec.result_hash() != study.user_attrs.get("spec_hash"):
             # The stored spec is the truth about what the trials computed.
             import tomllib
@@ -163,7 +192,8 @@ class Store:
 
     def n_finished(self) -> int:
         """Trials that count against the budget: complete, or failed for a reason of their own."""
-        return sum(1 for t in self.trials(_FINISHED) if not t.user_attrs.get("interrupted"))
+        retried = self._retried()
+        return sum(1 for t in self.trials(_FINISHED) if t.number not in retried)
 
     def n_waiting(self) -> int:
         return len(self.trials((TrialState.WAITING,)))
@@ -191,35 +221,120 @@ class Store:
         return np.array([trial.params[p] for p in self.space.params])
 
     def requeue_interrupted(self) -> int:
-        """Mark RUNNING trials of dead local processes as interrupted and queue them again.
+        """Queue again the RUNNING trials of dead local processes; return how many.
 
-        Returns how many were re-queued. Trials of live processes, or of other
-        hosts, are left alone.
+        Trials of live processes, or of other hosts, are left alone: those are
+        found by their heartbeat instead (``fail_stale``).
         """
         host = socket.gethostname()
         n = 0
         for t in self.trials((TrialState.RUNNING,)):
             if t.user_attrs.get("host") != host or _alive(t.user_attrs.get("pid")):
                 continue
-            self._requeue(t)
-            n += 1
+            if self.storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                self._requeue(t, "the process running it stopped")
+                n += 1
         return n
+
+    def fail_stale(self) -> None:
+        """Fail RUNNING trials whose heartbeat stopped, and queue them again (Optuna's stale-trial hook)."""
+        self.storage.heartbeat_stale_trial_callback = lambda study, trial: self._requeue(trial, "its worker stopped sending heartbeats")
+        optuna.storages.fail_stale_trials(self.study)
 
     def release(self, trials: list[optuna.Trial]) -> None:
         """Give running trials back to the queue (this process is stopping)."""
         for trial in trials:
-            frozen = self.storage.get_trial(trial._trial_id)
-            if frozen.state == TrialState.RUNNING:
-                self._requeue(frozen)
+            if self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                self._requeue(self.storage.get_trial(trial._trial_id), "its process was stopped")
 
-    def _requeue(self, t: FrozenTrial) -> None:
-        self.storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-        self.storage.set_trial_user_attr(t._trial_id, "fail_reason", "interrupted: the process running it stopped")
-        self.storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    def _requeue(self, t: FrozenTrial, why: str) -> None:
+        """Queue the λ of an interrupted (already FAILed) attempt again.
+
+        A finished Optuna trial can no longer be changed, so the new trial
+        carries the story (``retry_of``, ``retry_reason``) and the old one counts
+        as interrupted because a retry names it. After ``MAX_ATTEMPTS``
+        attempts the λ stays failed and counts against the budget, so a λ that
+        kills its worker every time cannot stall the study.
+        """
+        attempt = int(t.user_attrs.get("attempt", 1))
+        if attempt >= MAX_ATTEMPTS:
+            return
         self.study.enqueue_trial(
             dict(t.params),
-            user_attrs={"batch": t.user_attrs.get("batch", -1), "slot": t.user_attrs.get("slot", 0), "retry_of": t.number},
+            user_attrs={
+                "batch": t.user_attrs.get("batch", -1),
+                "slot": t.user_attrs.get("slot", 0),
+                "retry_of": t.number,
+                "retry_reason": why,
+                "attempt": attempt + 1,
+            },
         )
+
+    def _retried(self) -> dict[int, str]:
+        """Trial number → why it was interrupted, for every attempt that was retried."""
+        return {t.user_attrs["retry_of"]: t.user_attrs.get("retry_reason", "") for t in self.trials() if "retry_of" in t.user_attrs}
+
+    @contextlib.contextmanager
+    def heartbeat(self, trials: list[optuna.Trial], interval: float) -> Iterator[None]:
+        """Beat for ``trials`` every ``interval`` seconds while the block runs."""
+        ids = [t._trial_id for t in trials]
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                for i in ids:
+                    try:
+                        self.storage.record_heartbeat(i)
+                    except Exception:  # the database may be away; the main loop deals with that
+                        pass
+
+        for i in ids:
+            self.storage.record_heartbeat(i)
+        thread = threading.Thread(target=beat, name="paretomoo-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive across every process of this study: proposing and popping happen under it.
+
+        PostgreSQL: a session advisory lock keyed by the study name; SQLite: a
+        lock file beside the database; other databases: this process only.
+        """
+        url = self.storage.url
+        if url.startswith("postgresql"):
+            from sqlalchemy import text
+
+            key = int.from_bytes(hashlib.sha256(f"paretomoo:{self.spec.name}".encode()).digest()[:8], "big", signed=True)
+            with self.storage.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+        elif url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            with open(url[len("sqlite:///") :] + ".lock", "w") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+        else:
+            with _LOCAL_LOCK:
+                yield
+
+    def n_running(self) -> int:
+        return len(self.trials((TrialState.RUNNING,)))
+
+    def batch_open(self) -> bool:
+        """Whether a trial of the newest batch is still waiting or running."""
+        newest = self.next_batch_id() - 1
+        return any(t.user_attrs.get("batch") == newest for t in self.trials((TrialState.WAITING, TrialState.RUNNING)))
 
     def history(self) -> list[Batch]:
         """Finished proposal batches in order, for ``Proposer.replay``.
@@ -228,8 +343,9 @@ class Store:
         failed one; interrupted attempts are skipped.
         """
         by_slot: dict[tuple[int, int], FrozenTrial] = {}
+        retried = self._retried()
         for t in self.trials(_FINISHED):
-            if t.user_attrs.get("interrupted"):
+            if t.number in retried:
                 continue
             key = (t.user_attrs.get("batch", -1), t.user_attrs.get("slot", t.number))
             if key not in by_slot or by_slot[key].state != TrialState.COMPLETE:
@@ -292,6 +408,7 @@ class Store:
 
     def records(self) -> list[Record]:
         out = []
+        retried = self._retried()
         for t in self.trials():
             lam = t.user_attrs.get("lambda")
             if lam is None and all(p in t.params for p in self.space.params):
@@ -299,14 +416,14 @@ class Store:
             out.append(
                 Record(
                     number=t.number,
-                    state=_state(t),
+                    state="interrupted" if t.number in retried else _state(t),
                     lam=lam or {},
                     values=list(t.values) if t.state == TrialState.COMPLETE else [float("nan")] * len(self.spec.tasks),
                     val=t.user_attrs.get("val", {}),
                     test=t.user_attrs.get("test", {}),
                     batch=t.user_attrs.get("batch", -1),
                     seconds=float(t.user_attrs.get("seconds", float("nan"))),
-                    fail_reason=t.user_attrs.get("fail_reason"),
+                    fail_reason=_fail_reason(t, retried),
                 )
             )
         return out
@@ -318,9 +435,15 @@ class Store:
         return recs[number]
 
 
+def _fail_reason(t: FrozenTrial, retried: dict[int, str]) -> str | None:
+    if t.number in retried:
+        return f"interrupted: {retried[t.number]}"
+    if t.state == TrialState.FAIL and "fail_reason" not in t.user_attrs:
+        return f"stopped without a result in {t.user_attrs.get('attempt', 1)} attempts; given up"
+    return t.user_attrs.get("fail_reason")
+
+
 def _state(t: FrozenTrial) -> str:
-    if t.state == TrialState.FAIL and t.user_attrs.get("interrupted"):
-        return "interrupted"
     return {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed", TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}.get(
         t.state, t.state.name.lower()
     )

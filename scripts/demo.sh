@@ -6,5 +6,5 @@ source scripts/setup.sh
 PM="$VENV/bin/paretomoo"
 "$PM" run studies/ecommerce.toml "$@"
 "$PM" plot studies/ecommerce.toml
-"$PM" pick studies/ecommerce.toml --constraint "fraud_pr_auc>=0.20"
-"$PM" export studies/ecommerce.toml --pick --out exports/ecommerce
+"$PM" pick studies/ecommerce.toml
+"$PM" export studies/ecommerce.toml --pick --constraint "fraud_pr_auc>=0.20" --noise 3 --out exports/ecommerce

@@ -18,7 +18,7 @@ def front_with_knee() -> np.ndarray:
 def test_knee_is_the_sharp_corner_and_the_reason_says_so() -> None:
     c = pick(front_with_knee(), NAMES, DIRS, labels=[f"trial {i}" for i in range(6)])
     assert c.index == 2
-    assert "trial 2 is the knee of the 5-point front" in c.reason
+    assert "trial 2 is the knee of the 5-point front" in c.reason and "signed distance +" in c.reason
     assert sorted(c.front.tolist()) == [0, 1, 2, 3, 4]
 
 
