@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import tomllib
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from paretomoo.data import load_data, to_tensors
 from paretomoo.errors import UserError
 from paretomoo.models import ModelShape, SharedBottom, build_model
 from paretomoo.spec import ModelSpec, StudySpec, parse_spec
-from paretomoo.store import Store
+from paretomoo.store import CheckpointError, Store
 from paretomoo.trainer import Trainer
 
 
@@ -34,7 +36,11 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
     rec = store.record(number)
     if rec.state != "complete":
         raise UserError(f"trial {number} is {rec.state}, so it has no model to export; pick a complete trial (see paretomoo status)")
-    state = store.load_weights(number)
+    try:
+        state = store.load_weights(number)
+    except CheckpointError as exc:
+        state = rerun_weights(store, number)
+        print(f"paretomoo: {exc}; re-ran trial {number} and stored its weights again (its metrics reproduce)", file=sys.stderr)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     spec = store.spec
@@ -54,6 +60,24 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
     (out / "spec.toml").write_text(spec.source_text)
     torch.save({"shape": shape, "model": asdict(spec.model), "state": state}, out / "model.pt")
     return out
+
+
+def rerun_weights(store: Store, number: int) -> dict[str, torch.Tensor]:
+    """Train trial ``number`` again (a pure function of spec and λ), check it, store and return its weights."""
+    spec = store.spec
+    rec = store.record(number)
+    trainer = Trainer(spec, load_data(spec.data), spec.training.device)
+    result = trainer.fit(np.array([[rec.lam[t] for t in spec.task_names]]))[0]
+    if result.state is None:
+        raise UserError(f"re-running trial {number} failed ({result.failed}); its stored weights cannot be recovered")
+    diff = max(abs(result.val[t][m] - v) for t, ms in rec.val.items() for m, v in ms.items() if math.isfinite(v))
+    if diff > 1e-4:
+        raise UserError(
+            f"re-running trial {number} gave validation metrics {diff:.3g} away from the stored ones "
+            f"(another device or library version?); re-run the study on the machine that made it"
+        )
+    store.replace_weights(number, result.state)
+    return result.state
 
 
 def load_model(path: str | Path, device: str = "cpu") -> SharedBottom:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import re
@@ -50,6 +51,10 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
 MAX_ATTEMPTS = 3  # interrupted attempts of one λ before it counts as failed
 _LOCAL_LOCK = threading.Lock()
+
+
+class CheckpointError(Exception):
+    """A trial's stored weights cannot be read; the trial can be re-run to recover them."""
 
 
 @dataclass(frozen=True)
@@ -390,21 +395,30 @@ class Store:
             torch.save(state, path)
             upload_artifact(artifact_store=self._artifact_store(), file_path=path, study_or_trial=trial, mimetype="application/x-pytorch")
 
-    def load_weights(self, number: int) -> dict[str, torch.Tensor]:
-        """The stored weights of trial ``number``."""
+    def _weights_id(self, number: int) -> str:
         trial = self.study.trials[number]
         metas = get_all_artifact_meta(trial, storage=self.storage)
         if not metas:
             raise UserError(f"trial {number} has no stored weights (state: {_state(trial)}); pick a complete trial")
+        return metas[-1].artifact_id
+
+    def load_weights(self, number: int) -> dict[str, torch.Tensor]:
+        """The stored weights of trial ``number``; ``CheckpointError`` if they are missing or unreadable."""
+        artifact_id = self._weights_id(number)
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "w.pt")
             try:
-                download_artifact(artifact_store=self._artifact_store(), file_path=path, artifact_id=metas[-1].artifact_id)
-            except Exception:
-                raise UserError(
-                    f"the weights of trial {number} are missing from {self.artifacts}; re-run the study there or point [study] artifacts at them"
-                ) from None
-            return torch.load(path, map_location="cpu", weights_only=True)
+                download_artifact(artifact_store=self._artifact_store(), file_path=path, artifact_id=artifact_id)
+                return torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # missing file, truncated or corrupted bytes
+                raise CheckpointError(f"the weights of trial {number} in {self.artifacts} are unreadable ({type(exc).__name__})") from None
+
+    def replace_weights(self, number: int, state: dict[str, torch.Tensor]) -> None:
+        """Overwrite trial ``number``'s stored weights (after re-running a corrupted checkpoint)."""
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        buf.seek(0)
+        self._artifact_store().write(self._weights_id(number), buf)
 
     def records(self) -> list[Record]:
         out = []
