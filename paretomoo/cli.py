@@ -38,7 +38,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--storage", help="SQLAlchemy URL of the study store (default: the spec's)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the spec's)")
     run.add_argument("--population", type=_positive, help="λ trained together in one pass (default: chosen for the device)")
+    run.add_argument("--data-dir", help="folder the spec's data files are read from (default: data.data_dir, relative to the spec)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    worker = sub.add_parser("worker", help="evaluate trials of a shared study until its budget is spent (run one per GPU or host)")
+    worker.add_argument("spec", help="study spec (.toml)")
+    worker.add_argument("--storage", help="SQLAlchemy URL shared by all workers, e.g. postgresql://user@host/db")
+    worker.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the spec's)")
+    worker.add_argument("--population", type=_positive, help="λ trained together in one pass (default: chosen for the device)")
+    worker.add_argument("--threads", type=_positive, help="torch CPU threads of this worker (default: torch's)")
+    worker.add_argument("--heartbeat", type=_positive, default=10, help="seconds between heartbeats (default 10; a trial silent for 3 is re-run)")
+    worker.add_argument("--patience", type=_positive, default=120, help="seconds to wait for a lost database before stopping (default 120)")
+    worker.add_argument("--quiet", action="store_true", help="no progress lines")
 
     def study_cmd(name: str, help_: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_)
@@ -80,10 +91,10 @@ def _positive(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "status": _status, "plot": _plot, "pick": _pick, "export": _export}[args.command](args)
+        return {"run": _run, "worker": _worker, "status": _status, "plot": _plot, "pick": _pick, "export": _export}[args.command](args)
     except UserError as exc:
         print(f"paretomoo: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         print("\nparetomoo: interrupted; finished trials are stored, run the same command again to resume", file=sys.stderr)
         return 130
@@ -106,6 +117,10 @@ def _run(args: argparse.Namespace) -> int:
         overrides["training"]["device"] = args.device
     if args.population:
         overrides["training"]["population"] = args.population
+    if args.data_dir:
+        if spec.data.source != "tabular":
+            raise UserError(f'--data-dir only applies to data.source = "tabular"; {args.spec} uses {spec.data.source!r}, so drop the flag')
+        overrides["data"] = {"data_dir": str(Path(args.data_dir).resolve())}
     spec = spec.replace(**overrides)
     bar = _Bar(quiet=args.quiet)
 
@@ -126,6 +141,33 @@ def _run(args: argparse.Namespace) -> int:
     store = run_study(spec, storage=args.storage, device=args.device, on_start=on_start, on_progress=on_progress)
     bar.close()
     _print_status(store, with_hint=True, target=args.spec)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import torch
+
+    from paretomoo.data import load_data
+    from paretomoo.spec import load_spec
+    from paretomoo.store import Store
+    from paretomoo.study import default_population
+    from paretomoo.trainer import Trainer
+    from paretomoo.worker import WorkerOptions, work
+
+    spec = load_spec(args.spec)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    store = Store.create_or_resume(spec, args.storage, heartbeat=args.heartbeat)
+    trainer = Trainer(spec, load_data(spec.data), args.device or spec.training.device)
+    if "model_shape" not in store.study.user_attrs:
+        store.study.set_user_attr("model_shape", trainer.shape.to_dict())
+    k = args.population or spec.training.population or default_population(trainer.device)
+    options = WorkerOptions(population=k, heartbeat=args.heartbeat, patience=args.patience)
+    bar = _Bar(quiet=args.quiet)
+    n = work(store, trainer, options, on_progress=bar.update)
+    bar.close()
+    if not args.quiet:
+        print(f"worker finished {n} trials; study {spec.name}: {store.n_finished()}/{spec.search.trials} done")
     return 0
 
 

@@ -27,6 +27,7 @@ import re
 import socket
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import sqlalchemy.exc
 import torch
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta, upload_artifact
 from optuna.distributions import FloatDistribution
@@ -100,15 +102,26 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.RDBS
         engine_kwargs["connect_args"] = {"timeout": 60}
     else:
         engine_kwargs["pool_pre_ping"] = True
+        if url.startswith("postgresql"):
+            engine_kwargs["connect_args"] = {"connect_timeout": 10}  # a vanished server must not hang a worker
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat,
-                grace_period=None if heartbeat is None else 3 * heartbeat,
-            )
+        for attempt in range(5):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(
+                        url,
+                        engine_kwargs=engine_kwargs,
+                        heartbeat_interval=heartbeat,
+                        grace_period=None if heartbeat is None else 3 * heartbeat,
+                    )
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+                # Workers starting together on a new database race to create Optuna's
+                # tables; the loser finds them made a moment later.
+                if attempt == 4:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
     except ModuleNotFoundError as exc:
         raise UserError(f"storage {url!r} needs the Python package {exc.name!r}; install it (e.g. pip install psycopg2-binary)") from None
     except Exception as exc:  # SQLAlchemy raises many types for bad URLs and unreachable servers
@@ -142,7 +155,7 @@ class Store:
         names = optuna.get_all_study_names(storage)
         if spec.name in names:
             study = optuna.load_study(study_name=spec.name, storage=storage)
-            stored = study.user_attrs.get("spec_hash")
+            stored = _wait_for_attr(study, "spec_hash")
             if stored != spec.result_hash():
                 raise UserError(
                     f"study {spec.name!r} in {_safe(url)} was made from a different spec (data, tasks, model, training or "
@@ -216,8 +229,11 @@ class Store:
         """Up to ``n`` WAITING trials, now RUNNING in this process."""
         out = []
         for _ in range(min(n, self.n_waiting())):
-            trial = self.study.ask(self.dists)
-            trial.set_user_attr("host", socket.gethostname())
+            with warnings.catch_warnings():
+                # Optuna notes that heartbeats are made for optimize(); paretomoo sends them itself.
+                warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
+                trial = self.study.ask(self.dists)
+            trial.set_user_attr("host", _host())
             trial.set_user_attr("pid", os.getpid())
             out.append(trial)
         return out
@@ -231,7 +247,7 @@ class Store:
         Trials of live processes, or of other hosts, are left alone: those are
         found by their heartbeat instead (``fail_stale``).
         """
-        host = socket.gethostname()
+        host = _host()
         n = 0
         for t in self.trials((TrialState.RUNNING,)):
             if t.user_attrs.get("host") != host or _alive(t.user_attrs.get("pid")):
@@ -244,7 +260,9 @@ class Store:
     def fail_stale(self) -> None:
         """Fail RUNNING trials whose heartbeat stopped, and queue them again (Optuna's stale-trial hook)."""
         self.storage.heartbeat_stale_trial_callback = lambda study, trial: self._requeue(trial, "its worker stopped sending heartbeats")
-        optuna.storages.fail_stale_trials(self.study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
 
     def release(self, trials: list[optuna.Trial]) -> None:
         """Give running trials back to the queue (this process is stopping)."""
@@ -370,7 +388,17 @@ class Store:
     # -- results ---------------------------------------------------------------
 
     def finish(self, trial: optuna.Trial, result: MemberResult, seed: int, device: str) -> None:
-        """Store one member's result and weights, then close the trial."""
+        """Store one member's result and weights, then close the trial.
+
+        If another worker already gave the trial up (its heartbeat was late),
+        the result is dropped: the retry queued for it stands.
+        """
+        try:
+            self._finish(trial, result, seed, device)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+
+    def _finish(self, trial: optuna.Trial, result: MemberResult, seed: int, device: str) -> None:
         trial.set_user_attr("lambda", dict(zip(self.spec.task_names, map(float, result.lam), strict=True)))
         trial.set_user_attr("val", result.val)
         trial.set_user_attr("test", result.test)
@@ -461,6 +489,19 @@ def _state(t: FrozenTrial) -> str:
     return {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed", TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}.get(
         t.state, t.state.name.lower()
     )
+
+
+def _wait_for_attr(study: optuna.Study, key: str, seconds: float = 5.0) -> Any:
+    """A study attribute that a process creating the study at this moment may not have written yet."""
+    deadline = time.monotonic() + seconds
+    while (value := study.user_attrs.get(key)) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return value
+
+
+def _host() -> str:
+    """This process's host name as stored with its trials ($PARETOMOO_HOST where containers share one)."""
+    return os.environ.get("PARETOMOO_HOST") or socket.gethostname()
 
 
 def _alive(pid: Any) -> bool:

@@ -92,6 +92,60 @@ def _pg_bin() -> Path | None:
     return Path(versions[-1]).parent if versions else None
 
 
+class PgServer:
+    """A throw-away PostgreSQL server on loopback, started from the installed binaries."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        import os
+        import shutil
+        import socket
+        import subprocess
+        import tempfile
+
+        self.bin = bin_dir
+        # not under pytest's tmp dir: the server runs as the postgres user, who cannot enter root's 0700 folders
+        self.dir = Path(tempfile.mkdtemp(prefix="paretomoo-pg-"))
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(self.dir, "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        subprocess.run(
+            [*self.as_user, str(bin_dir / "initdb"), "-D", str(self.dir / "db"), "-U", "postgres", "-A", "trust"],
+            check=True,
+            capture_output=True,
+        )
+        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str, check: bool = True) -> None:
+        import subprocess
+
+        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.dir / "db"), *args], check=check, capture_output=True)
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off"
+        self._ctl("-o", opts, "-l", str(self.dir / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        self._ctl("-m", "immediate", "-w", "stop", check=False)
+
+    def remove(self) -> None:
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_bin() -> Path:
+    pg = _pg_bin()
+    if pg is None:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql, or set PARETOMOO_TEST_PG_URL)")
+    return pg
+
+
 @pytest.fixture(scope="session")
 def pg_url():
     """A real PostgreSQL server on loopback for this test session (or $PARETOMOO_TEST_PG_URL).
@@ -100,9 +154,6 @@ def pg_url():
     never skips.
     """
     import os
-    import shutil
-    import socket
-    import subprocess
 
     if os.environ.get("PARETOMOO_TEST_PG_URL"):
         yield os.environ["PARETOMOO_TEST_PG_URL"]
@@ -110,26 +161,12 @@ def pg_url():
     pg = _pg_bin()
     if pg is None:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql, or set PARETOMOO_TEST_PG_URL)")
-    import tempfile
-
-    # not under pytest's tmp dir: the server runs as the postgres user, who cannot enter root's 0700 folders
-    data = Path(tempfile.mkdtemp(prefix="paretomoo-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(data, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    run = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run([*as_user, str(pg / "initdb"), "-D", str(data / "db"), "-U", "postgres", "-A", "trust"], **run)
-    opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {data} -c fsync=off"
-    subprocess.run([*as_user, str(pg / "pg_ctl"), "-D", str(data / "db"), "-o", opts, "-l", str(data / "log"), "-w", "start"], **run)
+    server = PgServer(pg)
+    server.start()
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+        yield server.url
     finally:
-        subprocess.run([*as_user, str(pg / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "-w", "stop"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(data, ignore_errors=True)
+        server.remove()
 
 
 @pytest.fixture
