@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--storage", help="SQLAlchemy URL of the study store (default: the spec's)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the spec's)")
     run.add_argument("--population", type=_positive, help="λ trained together in one pass (default: chosen for the device)")
+    run.add_argument("--workers", type=_positive, help="training processes (default: one per physical core on CPU, 1 on GPU)")
     run.add_argument("--data-dir", help="folder the spec's data files are read from (default: data.data_dir, relative to the spec)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -47,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the spec's)")
     worker.add_argument("--population", type=_positive, help="λ trained together in one pass (default: chosen for the device)")
     worker.add_argument("--threads", type=_positive, help="torch CPU threads of this worker (default: torch's)")
-    worker.add_argument("--heartbeat", type=_positive, default=10, help="seconds between heartbeats (default 10; a trial silent for 3 is re-run)")
+    worker.add_argument(
+        "--heartbeat", type=_positive, default=10, help="seconds between heartbeats (default 10; a trial silent for 3 is re-run)"
+    )
     worker.add_argument("--patience", type=_positive, default=120, help="seconds to wait for a lost database before stopping (default 120)")
     worker.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -117,6 +120,8 @@ def _run(args: argparse.Namespace) -> int:
         overrides["training"]["device"] = args.device
     if args.population:
         overrides["training"]["population"] = args.population
+    if args.workers:
+        overrides["training"]["workers"] = args.workers
     if args.data_dir:
         if spec.data.source != "tabular":
             raise UserError(f'--data-dir only applies to data.source = "tabular"; {args.spec} uses {spec.data.source!r}, so drop the flag')
@@ -124,13 +129,14 @@ def _run(args: argparse.Namespace) -> int:
     spec = spec.replace(**overrides)
     bar = _Bar(quiet=args.quiet)
 
-    def on_start(store, trainer, k) -> None:  # type: ignore[no-untyped-def]
+    def on_start(store, trainer, layout) -> None:  # type: ignore[no-untyped-def]
         n_params = sum(p.numel() for p in trainer.new_model(1).parameters())
         done = store.n_finished()
+        procs = f"{layout.workers} processes × " if layout.workers > 1 else ""
         print(
             f"study {spec.name}: {done}/{spec.search.trials} trials stored in {args.storage or spec.storage}\n"
             f"  optimizer {spec.search.optimizer} (batch {spec.search.batch}, seed {spec.search.seed}); "
-            f"device {trainer.device}, {k} λ per training pass; {spec.model.type} with {n_params:,} parameters; "
+            f"device {trainer.device}, {procs}{layout.population} λ per training pass; {spec.model.type} with {n_params:,} parameters; "
             f"{len(trainer.train):,} train / {len(trainer.val):,} val / {len(trainer.test):,} test rows",
             flush=True,
         )
@@ -164,10 +170,13 @@ def _worker(args: argparse.Namespace) -> int:
     k = args.population or spec.training.population or default_population(trainer.device)
     options = WorkerOptions(population=k, heartbeat=args.heartbeat, patience=args.patience)
     bar = _Bar(quiet=args.quiet)
-    n = work(store, trainer, options, on_progress=bar.update)
+    stats = work(store, trainer, options, on_progress=bar.update)
     bar.close()
     if not args.quiet:
-        print(f"worker finished {n} trials; study {spec.name}: {store.n_finished()}/{spec.search.trials} done")
+        print(
+            f"worker finished {stats.trials} trials (training {stats.train_s:.1f} s, store {stats.store_ms_per_trial:.1f} ms "
+            f"per trial, waiting {stats.wait_s:.1f} s); study {spec.name}: {store.n_finished()}/{spec.search.trials} done"
+        )
     return 0
 
 

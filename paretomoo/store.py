@@ -5,9 +5,10 @@ One Optuna trial per evaluated λ:
   * values       the natural validation metric of every task, in spec order
                  (``study.metric_names`` holds their names)
   * user attrs   ``lambda`` {task: weight}, ``val`` and ``test`` {task: {metric: value}},
-                 ``seed``, ``seconds``, ``device``, ``batch`` and ``slot`` (which
-                 proposal batch it came from), ``host``/``pid`` of the process that
-                 ran it, ``fail_reason`` for a failed trial
+                 ``run`` {seed, seconds, device}, ``batch`` and ``slot`` (which
+                 proposal batch it came from), ``worker`` {host, pid} that ran it,
+                 ``fail_reason`` for a failed trial; a re-queued attempt also has
+                 ``retry_of``, ``retry_reason`` and ``attempt``
   * artifact     the trained weights (Optuna's artifact store, a folder)
 
 A proposal batch is enqueued as WAITING trials before any is trained, so an
@@ -18,6 +19,7 @@ every paretomoo study as it runs.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
 import hashlib
 import io
@@ -36,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import sqlalchemy
 import sqlalchemy.exc
 import torch
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta, upload_artifact
@@ -53,6 +56,15 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
 MAX_ATTEMPTS = 3  # interrupted attempts of one λ before it counts as failed
 _LOCAL_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    finished: int  # counts against the budget
+    running: list[FrozenTrial]
+    waiting: int
+    batch_open: bool  # a trial of the newest batch is still waiting or running
+    next_batch: int
 
 
 class CheckpointError(Exception):
@@ -109,12 +121,15 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.RDBS
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    return optuna.storages.RDBStorage(
+                    storage = optuna.storages.RDBStorage(
                         url,
                         engine_kwargs=engine_kwargs,
                         heartbeat_interval=heartbeat,
                         grace_period=None if heartbeat is None else 3 * heartbeat,
                     )
+                if url.startswith("sqlite:///"):
+                    _sqlite_wal(storage)
+                return storage
             except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
                 # Workers starting together on a new database race to create Optuna's
                 # tables; the loser finds them made a moment later.
@@ -127,6 +142,23 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.RDBS
     except Exception as exc:  # SQLAlchemy raises many types for bad URLs and unreachable servers
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot open storage {_safe(url)} ({first}); check the URL and that the database is reachable") from None
+
+
+def _sqlite_wal(storage: optuna.storages.RDBStorage) -> None:
+    """Write-ahead logging: readers do not block the writer, and a commit costs no fsync of the database.
+
+    WAL is a property of the file (set once); ``synchronous=NORMAL`` is per
+    connection, so it is set on every new one. A power cut can lose the last
+    commits, never corrupt the study.
+    """
+
+    def on_connect(dbapi_conn: Any, _: Any) -> None:
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+
+    sqlalchemy.event.listen(storage.engine, "connect", on_connect)
+    storage.engine.dispose()  # reconnect so that every pooled connection gets the pragma
+    with storage.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
 
 
 def _safe(url: str) -> str:
@@ -205,6 +237,20 @@ class Store:
 
     # -- the queue -------------------------------------------------------------
 
+    def snapshot(self) -> Snapshot:
+        """The queue's state from one read of the study (what a worker decides on, under the lock)."""
+        ts = self.trials()
+        retried = {t.user_attrs["retry_of"] for t in ts if "retry_of" in t.user_attrs}
+        newest = max((t.user_attrs.get("batch", -1) for t in ts), default=-1)
+        open_states = (TrialState.WAITING, TrialState.RUNNING)
+        return Snapshot(
+            finished=sum(1 for t in ts if t.state in _FINISHED and t.number not in retried),
+            running=[t for t in ts if t.state == TrialState.RUNNING],
+            waiting=sum(1 for t in ts if t.state == TrialState.WAITING),
+            batch_open=any(t.state in open_states and t.user_attrs.get("batch") == newest for t in ts),
+            next_batch=newest + 1,
+        )
+
     def trials(self, states: Sequence[TrialState] | None = None) -> list[FrozenTrial]:
         return self.study.get_trials(deepcopy=False, states=states)
 
@@ -225,32 +271,40 @@ class Store:
             params = {p: float(v) for p, v in zip(self.space.params, row, strict=True)}
             self.study.enqueue_trial(params, user_attrs={"batch": batch, "slot": slot})
 
-    def pop(self, n: int) -> list[optuna.Trial]:
-        """Up to ``n`` WAITING trials, now RUNNING in this process."""
+    def pop(self, n: int, waiting: int | None = None) -> list[optuna.Trial]:
+        """Up to ``n`` WAITING trials (of ``waiting`` known to be queued), now RUNNING in this process."""
         out = []
-        for _ in range(min(n, self.n_waiting())):
+        for _ in range(min(n, self.n_waiting() if waiting is None else waiting)):
             with warnings.catch_warnings():
                 # Optuna notes that heartbeats are made for optimize(); paretomoo sends them itself.
                 warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
                 trial = self.study.ask(self.dists)
-            trial.set_user_attr("host", _host())
-            trial.set_user_attr("pid", os.getpid())
+            trial.set_user_attr("worker", {"host": _host(), "pid": os.getpid()})
             out.append(trial)
         return out
 
     def x_of(self, trial: optuna.Trial | FrozenTrial) -> np.ndarray:
         return np.array([trial.params[p] for p in self.space.params])
 
-    def requeue_interrupted(self) -> int:
+    def requeue_interrupted(self, running: list[FrozenTrial] | None = None) -> int:
         """Queue again the RUNNING trials of dead local processes; return how many.
 
-        Trials of live processes, or of other hosts, are left alone: those are
-        found by their heartbeat instead (``fail_stale``).
+        Also trials nobody signed within three heartbeat intervals (their
+        process died between popping and signing). Trials of live processes,
+        or of other hosts, are left alone: their heartbeat tells (``fail_stale``).
         """
         host = _host()
         n = 0
-        for t in self.trials((TrialState.RUNNING,)):
-            if t.user_attrs.get("host") != host or _alive(t.user_attrs.get("pid")):
+        grace = 3 * (self.storage.heartbeat_interval or 10)
+        for t in self.trials((TrialState.RUNNING,)) if running is None else running:
+            owner = t.user_attrs.get("worker")
+            if owner is None:
+                # Popped, then its process (or the database) died before it was
+                # signed: no owner and no heartbeat tell, so give it the grace period.
+                started = t.datetime_start or datetime.datetime.now()
+                if (datetime.datetime.now() - started).total_seconds() < grace:
+                    continue
+            elif owner.get("host") != host or _alive(owner.get("pid")):
                 continue
             if self.storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
                 self._requeue(t, "the process running it stopped")
@@ -402,16 +456,16 @@ class Store:
         trial.set_user_attr("lambda", dict(zip(self.spec.task_names, map(float, result.lam), strict=True)))
         trial.set_user_attr("val", result.val)
         trial.set_user_attr("test", result.test)
-        trial.set_user_attr("seed", seed)
-        trial.set_user_attr("seconds", round(result.seconds, 4))
-        trial.set_user_attr("device", device)
+        trial.set_user_attr("run", {"seed": seed, "seconds": round(result.seconds, 4), "device": device})
         if result.failed is not None or result.state is None:
             trial.set_user_attr("fail_reason", result.failed)
-            self.study.tell(trial, state=TrialState.FAIL)
+            self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             return
         self._save_weights(trial, result.state)
         values = [result.val[t.name][t.metric] for t in self.spec.tasks]
-        self.study.tell(trial, values)
+        # The storage call rather than study.tell: the study's own sampler never
+        # proposes (proposals are enqueued), and this saves a third of the cost.
+        self.storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, values)
 
     def _artifact_store(self) -> FileSystemArtifactStore:
         Path(self.artifacts).mkdir(parents=True, exist_ok=True)
@@ -464,7 +518,7 @@ class Store:
                     val=t.user_attrs.get("val", {}),
                     test=t.user_attrs.get("test", {}),
                     batch=t.user_attrs.get("batch", -1),
-                    seconds=float(t.user_attrs.get("seconds", float("nan"))),
+                    seconds=float(t.user_attrs.get("run", {}).get("seconds", float("nan"))),
                     fail_reason=_fail_reason(t, retried),
                 )
             )

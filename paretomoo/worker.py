@@ -62,6 +62,20 @@ class Progress:
     failed: int
 
 
+@dataclass
+class WorkerStats:
+    """Where one worker's time went."""
+
+    trials: int = 0
+    train_s: float = 0.0  # inside Trainer.fit
+    store_s: float = 0.0  # talking to the store: lock, recovery, proposing, popping, storing results
+    wait_s: float = 0.0  # idle while other workers finish a batch
+
+    @property
+    def store_ms_per_trial(self) -> float:
+        return 1000.0 * self.store_s / max(self.trials, 1)
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     population: int
@@ -75,34 +89,42 @@ def work(
     trainer: Trainer,
     options: WorkerOptions,
     on_progress: Callable[[Progress], None] | None = None,
-) -> int:
-    """Evaluate trials of ``store``'s study until its budget is spent; return how many this worker finished."""
+) -> WorkerStats:
+    """Evaluate trials of ``store``'s study until its budget is spent; say where the time went."""
     spec = store.spec
     budget = spec.search.trials
     start = time.perf_counter()
-    mine = 0
+    stats = WorkerStats()
     while True:
+        t0 = time.perf_counter()
         trials, finished, running = _retry(lambda: _next(store, spec, budget, options.population), options.patience)
+        stats.store_s += time.perf_counter() - t0
         if finished >= budget:
-            return mine
+            return stats
         if not trials:
             if running == 0:
-                return mine  # the proposer has nothing more to offer
+                return stats  # the proposer has nothing more to offer
             time.sleep(options.poll)
+            stats.wait_s += options.poll
             continue
         lam = store.space.to_lambda(np.array([store.x_of(t) for t in trials]))
         try:
             with store.heartbeat(trials, options.heartbeat):
+                t0 = time.perf_counter()
                 results = trainer.fit(lam)
+                stats.train_s += time.perf_counter() - t0
         except BaseException:
             try:
                 store.release(trials)
             except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):
                 pass  # the database is away: the trials are recovered on the next run
             raise
+        t0 = time.perf_counter()
         for trial, result in zip(trials, results, strict=True):
             _retry(lambda t=trial, r=result: store.finish(t, r, spec.training.seed, str(trainer.device)), options.patience)
-        mine += len(trials)
+        stats.store_s += time.perf_counter() - t0
+        stats.trials += len(trials)
+        mine = stats.trials
         if on_progress is not None:
             records = _retry(store.records, options.patience)
             done = sum(r.state in ("complete", "failed") for r in records)
@@ -123,20 +145,21 @@ def work(
 def _next(store: Store, spec: StudySpec, budget: int, k: int) -> tuple[list, int, int]:
     """Under the study lock: recover, propose if due, pop. Returns (trials, finished, running)."""
     with store.lock():
-        store.requeue_interrupted()
         store.fail_stale()
-        finished = store.n_finished()
-        running = store.n_running()
-        room = budget - finished - running
-        if finished >= budget or room <= 0:
-            return [], finished, running
-        if store.n_waiting() == 0 and not store.batch_open():
-            propose(store, spec)
-        return store.pop(min(k, room)), finished, running
+        snap = store.snapshot()
+        if store.requeue_interrupted(snap.running):
+            snap = store.snapshot()
+        room = budget - snap.finished - len(snap.running)
+        if snap.finished >= budget or room <= 0:
+            return [], snap.finished, len(snap.running)
+        waiting = snap.waiting
+        if waiting == 0 and not snap.batch_open:
+            waiting = propose(store, spec, snap.next_batch)
+        return store.pop(min(k, room), waiting), snap.finished, len(snap.running)
 
 
-def propose(store: Store, spec: StudySpec) -> None:
-    """Rebuild the proposer from the stored history and enqueue its next batch."""
+def propose(store: Store, spec: StudySpec, batch_id: int) -> int:
+    """Rebuild the proposer from the stored history, enqueue its next batch; return its size."""
     history = store.history()
     proposer = make_proposer(
         spec.search.optimizer,
@@ -150,7 +173,8 @@ def propose(store: Store, spec: StudySpec) -> None:
     proposer.replay(history)
     x = proposer.ask(spec.search.batch)
     if len(x):
-        store.enqueue(x, store.next_batch_id())
+        store.enqueue(x, batch_id)
+    return len(x)
 
 
 # What a lost connection looks like: SQLAlchemy's errors, or Optuna's wrapper of them around a commit.

@@ -76,7 +76,7 @@ def test_trials_of_a_dead_process_are_run_again(write_spec) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     for t in popped:
-        t.set_user_attr("pid", dead.pid)  # as if that process had run them and died
+        t.set_user_attr("worker", {"host": t.user_attrs["worker"]["host"], "pid": dead.pid})  # as if that process had run them and died
     store = run_study(spec)
     recs = store.records()
     assert sum(r.state == "interrupted" for r in recs) == 2

@@ -72,7 +72,7 @@ def test_four_workers_on_postgres_reach_the_exact_budget(write_spec, pg_storage)
     codes = wait_all(procs)
     assert codes == [0, 0, 0, 0], [p.stderr.read() for p in procs]
     check_accounted(pg_storage, 16)
-    pids = {t.user_attrs["pid"] for t in trials(pg_storage, states=(TrialState.COMPLETE,))}
+    pids = {t.user_attrs["worker"]["pid"] for t in trials(pg_storage, states=(TrialState.COMPLETE,))}
     assert len(pids) >= 2  # the work was shared
 
 
@@ -88,7 +88,9 @@ def test_sigkilled_worker_on_another_host_is_recovered_by_heartbeat(write_spec, 
     spec = write_spec(trials=12, batch=4, population=2, rows=20000, epochs=3)
     # The victim says it runs on another host, so only its silent heartbeat can reveal its death.
     victim = worker(spec, pg_storage, "--heartbeat", "1", env={"PARETOMOO_HOST": "elsewhere"})
-    wait_until(lambda: any(t.user_attrs.get("pid") == victim.pid for t in _safe_trials(pg_storage, (TrialState.RUNNING,))))
+    wait_until(
+        lambda: any(t.user_attrs.get("worker", {}).get("pid") == victim.pid for t in _safe_trials(pg_storage, (TrialState.RUNNING,)))
+    )
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     survivor = worker(spec, pg_storage, "--heartbeat", "1")
@@ -148,7 +150,7 @@ def test_database_lost_mid_study_then_resumed(write_spec, pg_bin) -> None:
         assert code == 3, err
         assert err.count("\n") == 1 and "lost the study database" in err and "Traceback" not in err
         server.start()
-        again = worker(spec, server.url)
+        again = worker(spec, server.url, "--heartbeat", "1")
         assert wait_all([again]) == [0], again.stderr.read()
         check_accounted(server.url, 12)
     finally:
