@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from paretomoo.data import load_data, to_tensors
+from paretomoo.data import data_root, load_data, to_tensors
 from paretomoo.errors import UserError
 from paretomoo.models import ModelShape, SharedBottom, build_model
 from paretomoo.spec import ModelSpec, StudySpec, parse_spec
@@ -55,6 +55,7 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
         "seed": spec.training.seed,
         "reason": reason,
         "seed_noise": noise,
+        "data_dir": str(data_root(spec.data)) if spec.data.source == "tabular" else None,  # the spec's relative paths start here
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out / "spec.toml").write_text(spec.source_text)
@@ -95,7 +96,10 @@ def load_export_spec(path: str | Path) -> StudySpec:
     if not p.is_file():
         raise UserError(f"{path} is not an export folder (no spec.toml); pass the --out folder of paretomoo export")
     text = p.read_text()
-    return parse_spec(tomllib.loads(text), source_text=text)
+    spec = parse_spec(tomllib.loads(text), source_text=text)
+    metrics = Path(path) / "metrics.json"
+    data_dir = json.loads(metrics.read_text()).get("data_dir") if metrics.is_file() else None
+    return spec.replace(data={"data_dir": data_dir}) if data_dir else spec
 
 
 def evaluate_export(path: str | Path, split: str = "val", device: str = "cpu") -> dict[str, dict[str, float]]:

@@ -1,18 +1,31 @@
-"""Shared multi-task models in population form.
+"""Shared multi-task models in population form: shared-bottom, MMoE and PLE (CGC).
 
 Every parameter carries a leading population axis K: member k is an ordinary
 model with its own weights, and K members train in one pass through batched
-matrix products (``torch.baddbmm``). A single model is the case K = 1, so one
-implementation serves both; nothing couples members, so member k trains exactly
-as it would alone (up to float rounding in the batched kernels).
+matrix products (``torch.baddbmm``, ``torch.einsum``). A single model is the case
+K = 1, so one implementation serves both; nothing couples members, so member k
+trains exactly as it would alone (up to float rounding in the batched kernels).
 
 Input: ``num[B, f]`` float, ``cat[B, c]`` int64 ids. Output: ``[K, B, T]``, one
 score per task (a logit for binary tasks, a value for regression tasks).
+
+Weights are drawn on the CPU from one generator per member, seeded by
+``seeds[k]``, in the order the layers are built; so the same seed gives the same
+initial weights on every device and in every population.
+
+* ``shared_bottom``: embeddings → one MLP bottom → one MLP tower per task.
+* ``mmoe`` (Ma et al., KDD 2018): ``experts`` expert MLPs over the input; each
+  task mixes them with its own softmax gate, then its tower.
+* ``ple`` (Tang et al., RecSys 2020): per level, ``experts`` shared experts and
+  ``task_experts`` experts per task; each task's gate mixes its own and the
+  shared experts; between levels a shared gate mixes all of them into the
+  shared experts' next input. ``levels = 1`` is CGC.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -33,6 +46,9 @@ class ModelShape:
         return asdict(self)
 
 
+# -- building blocks --------------------------------------------------------------
+
+
 class PopLinear(nn.Module):
     """K independent linear layers: ``x[K, B, i] → [K, B, o]``."""
 
@@ -45,6 +61,42 @@ class PopLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
+class PopGroupLinear(nn.Module):
+    """K × G independent linear layers (G experts, gates or towers).
+
+    ``x[K, G, B, i]`` (each group its own input) or ``x[K, B, i]`` (one input for
+    all groups) → ``[K, G, B, o]``.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight)  # [K, G, i, o]
+        self.bias = nn.Parameter(bias)  # [K, G, 1, o]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:
+            return torch.einsum("kbi,kgio->kgbo", x, self.weight) + self.bias
+        k, g, b, i = x.shape
+        out = torch.baddbmm(self.bias.reshape(k * g, 1, -1), x.reshape(k * g, b, i), self.weight.reshape(k * g, i, -1))
+        return out.view(k, g, b, -1)
+
+
+class PopMLP(nn.ModuleList):
+    """Linear layers with ReLU between them (and after the last one if ``final_relu``)."""
+
+    def __init__(self, layers: Sequence[nn.Module], final_relu: bool) -> None:
+        super().__init__(layers)
+        self.final_relu = final_relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = len(self) - 1
+        for i, layer in enumerate(self):
+            x = layer(x)
+            if i < last or self.final_relu:
+                x = torch.relu(x)
+        return x
+
+
 def _linear_init(gen: torch.Generator, fan_in: int, fan_out: int) -> tuple[torch.Tensor, torch.Tensor]:
     # The default of torch.nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     bound = 1.0 / math.sqrt(fan_in)
@@ -53,85 +105,207 @@ def _linear_init(gen: torch.Generator, fan_in: int, fan_out: int) -> tuple[torch
     return w, b
 
 
-class SharedBottom(nn.Module):
-    """Embeddings + a shared MLP bottom + one MLP tower per task.
+class _Init:
+    """Draws initial weights for every member from its own CPU generator, in call order."""
 
-    ``seeds[k]`` seeds member k's initialisation (drawn on the CPU, so the same
-    seed gives the same initial weights on every device).
-    """
+    def __init__(self, seeds: Sequence[int]) -> None:
+        self.gens = [torch.Generator().manual_seed(s) for s in seeds]
 
-    def __init__(self, shape: ModelShape, spec: ModelSpec, seeds: list[int]) -> None:
+    def embeddings(self, cardinalities: Sequence[int], dim: int) -> nn.ParameterList:
+        tables = []
+        for card in cardinalities:
+            tables.append(nn.Parameter(torch.stack([torch.randn(card, dim, generator=g) * 0.1 for g in self.gens])))
+        return nn.ParameterList(tables)
+
+    def linear(self, fan_in: int, fan_out: int) -> PopLinear:
+        pairs = [_linear_init(g, fan_in, fan_out) for g in self.gens]
+        return PopLinear(torch.stack([w for w, _ in pairs]), torch.stack([b for _, b in pairs]))
+
+    def group_linear(self, groups: int, fan_in: int, fan_out: int) -> PopGroupLinear:
+        ws, bs = [], []
+        for g in self.gens:
+            pairs = [_linear_init(g, fan_in, fan_out) for _ in range(groups)]
+            ws.append(torch.stack([w for w, _ in pairs]))
+            bs.append(torch.stack([b for _, b in pairs]))
+        return PopGroupLinear(torch.stack(ws), torch.stack(bs))
+
+    def mlp(self, dims: Sequence[int], final_relu: bool) -> PopMLP:
+        return PopMLP([self.linear(i, o) for i, o in zip(dims[:-1], dims[1:], strict=True)], final_relu)
+
+    def group_mlp(self, groups: int, dims: Sequence[int], final_relu: bool) -> PopMLP:
+        return PopMLP([self.group_linear(groups, i, o) for i, o in zip(dims[:-1], dims[1:], strict=True)], final_relu)
+
+
+def _mlp_flops(dims: Sequence[int]) -> int:
+    """Multiply-adds of one dense stack for one row."""
+    return sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=True))
+
+
+class PopulationModel(nn.Module):
+    """What every model shares: the population size, the input embeddings, ``member_state``."""
+
+    def __init__(self, shape: ModelShape, spec: ModelSpec, seeds: Sequence[int]) -> None:
         super().__init__()
         self.shape = shape
         self.spec = spec
         self.population = len(seeds)
-        d = spec.embedding_dim
-        in_dim = shape.n_num + d * len(shape.cardinalities)
-        bottom_dims = [in_dim, *spec.bottom]
-        tower_dims = [spec.bottom[-1], *spec.tower, 1]
 
-        members = [self._init_member(torch.Generator().manual_seed(s), bottom_dims, tower_dims) for s in seeds]
+    @staticmethod
+    def input_dim(shape: ModelShape, spec: ModelSpec) -> int:
+        return shape.n_num + spec.embedding_dim * len(shape.cardinalities)
 
-        def stacked(i: int) -> torch.Tensor:
-            return torch.stack([m[i] for m in members])
-
-        n_emb = len(shape.cardinalities)
-        self.embeddings = nn.ParameterList([nn.Parameter(stacked(i)) for i in range(n_emb)])
-        pos = n_emb
-        self.bottom = nn.ModuleList()
-        for _ in range(len(bottom_dims) - 1):
-            self.bottom.append(PopLinear(stacked(pos), stacked(pos + 1)))
-            pos += 2
-        self.towers = nn.ModuleList()
-        for _ in range(shape.n_tasks):
-            tower = nn.ModuleList()
-            for _ in range(len(tower_dims) - 1):
-                tower.append(PopLinear(stacked(pos), stacked(pos + 1)))
-                pos += 2
-            self.towers.append(tower)
-
-    def _init_member(self, gen: torch.Generator, bottom_dims: list[int], tower_dims: list[int]) -> list[torch.Tensor]:
-        d = self.spec.embedding_dim
-        out = [torch.randn(card, d, generator=gen) * 0.1 for card in self.shape.cardinalities]
-        for i, o in zip(bottom_dims[:-1], bottom_dims[1:], strict=True):
-            out.extend(_linear_init(gen, i, o))
-        for _ in range(self.shape.n_tasks):
-            for i, o in zip(tower_dims[:-1], tower_dims[1:], strict=True):
-                out.extend(_linear_init(gen, i, o))
-        return out
-
-    def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
-        k = self.population
-        parts = [num.unsqueeze(0).expand(k, -1, -1)]
-        parts.extend(table[:, cat[:, j], :] for j, table in enumerate(self.embeddings))
-        h = torch.cat(parts, dim=-1)
-        for layer in self.bottom:
-            h = torch.relu(layer(h))
-        outs = []
-        for tower in self.towers:
-            t = h
-            for i, layer in enumerate(tower):
-                t = layer(t)
-                if i < len(tower) - 1:
-                    t = torch.relu(t)
-            outs.append(t)
-        return torch.cat(outs, dim=-1)
+    def inputs(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+        """Numeric features and every categorical column's embedding: ``[K, B, input_dim]``."""
+        parts = [num.unsqueeze(0).expand(self.population, -1, -1)]
+        # index_select rather than table[:, ids]: the same values, a faster kernel on a busy CPU,
+        # and deterministic on CUDA under torch.use_deterministic_algorithms
+        parts.extend(table.index_select(1, cat[:, j]) for j, table in enumerate(self.embeddings))
+        return torch.cat(parts, dim=-1)
 
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
         """Member k's weights, population axis kept at size 1, on the CPU."""
         return {name: p.detach()[k : k + 1].cpu().clone() for name, p in self.named_parameters()}
 
 
-def build_model(shape: ModelShape, spec: ModelSpec, seeds: list[int]) -> SharedBottom:
+# -- shared bottom ----------------------------------------------------------------
+
+
+class SharedBottom(PopulationModel):
+    """Embeddings + a shared MLP bottom + one MLP tower per task."""
+
+    def __init__(self, shape: ModelShape, spec: ModelSpec, seeds: Sequence[int]) -> None:
+        super().__init__(shape, spec, seeds)
+        init = _Init(seeds)
+        self.embeddings = init.embeddings(shape.cardinalities, spec.embedding_dim)
+        self.bottom = init.mlp([self.input_dim(shape, spec), *spec.bottom], final_relu=True)
+        self.towers = nn.ModuleList(init.mlp([spec.bottom[-1], *spec.tower, 1], final_relu=False) for _ in range(shape.n_tasks))
+
+    def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+        h = self.bottom(self.inputs(num, cat))
+        return torch.cat([tower(h) for tower in self.towers], dim=-1)
+
+    @classmethod
+    def flops_per_row(cls, shape: ModelShape, spec: ModelSpec) -> int:
+        total = _mlp_flops([cls.input_dim(shape, spec), *spec.bottom])
+        total += shape.n_tasks * _mlp_flops([spec.bottom[-1], *spec.tower, 1])
+        return 2 * total
+
+
+# -- mixtures of experts ------------------------------------------------------------
+
+
+class _Level(nn.Module):
+    """One extraction level: experts, then per-task gates (and a shared gate between levels).
+
+    Streams: the T task inputs and one shared input (all the same at level 0).
+    Experts ``[task 0 × E_t, ..., task T-1 × E_t, shared × S]`` each read their
+    own stream; task t's gate mixes its own E_t experts and the S shared ones.
+    """
+
+    def __init__(self, init: _Init, n_tasks: int, shared: int, per_task: int, dims: Sequence[int], gate_shared: bool) -> None:
+        super().__init__()
+        self.n_tasks, self.shared, self.per_task = n_tasks, shared, per_task
+        n = n_tasks * per_task + shared
+        self.experts = init.group_mlp(n, dims, final_relu=True)
+        self.task_gates = init.group_linear(n_tasks, dims[0], per_task + shared)
+        self.shared_gate = init.linear(dims[0], n) if gate_shared else None
+        stream = [t for t in range(n_tasks) for _ in range(per_task)] + [n_tasks] * shared
+        self.register_buffer("stream", torch.tensor(stream), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``x``: ``[K, B, i]`` (level 0) or streams ``[K, T + 1, B, i]`` → task outputs ``[K, T, B, o]``, shared ``[K, B, o]``."""
+        first = x.dim() == 3
+        experts = self.experts(x if first else x.index_select(1, self.stream))  # [K, N, B, o]
+        gates = torch.softmax(self.task_gates(x if first else x[:, : self.n_tasks]), dim=-1)  # [K, T, B, E_t + S]
+        # every task mixes all experts (MMoE) or its own and the shared ones (PLE): [K, 1 or T, E_t + S, B, o]
+        mixed = experts.unsqueeze(1) if self.per_task == 0 else self._own(experts)
+        # a broadcast product and sum, not einsum: einsum would run K·T·B matrix products of one row each
+        tasks = (gates.transpose(2, 3).unsqueeze(-1) * mixed).sum(dim=2)
+        if self.shared_gate is None:
+            return tasks, None
+        g = torch.softmax(self.shared_gate(x if first else x[:, self.n_tasks]), dim=-1)  # [K, B, N]
+        return tasks, (g.transpose(1, 2).unsqueeze(-1) * experts).sum(dim=1)
+
+    def _own(self, experts: torch.Tensor) -> torch.Tensor:
+        """Each task's own experts and the shared ones: ``[K, N, B, o]`` → ``[K, T, E_t + S, B, o]``.
+
+        Slices and a stack rather than advanced indexing: the backward of
+        ``experts[:, index]`` accumulates with atomics, which made runs differ
+        in the last bits on a multi-threaded CPU; this one is deterministic.
+        """
+        p, shared = self.per_task, experts[:, self.n_tasks * self.per_task :]
+        return torch.stack([torch.cat([experts[:, t * p : (t + 1) * p], shared], dim=1) for t in range(self.n_tasks)], dim=1)
+
+    @staticmethod
+    def flops(n_tasks: int, shared: int, per_task: int, dims: Sequence[int], gate_shared: bool) -> int:
+        n = n_tasks * per_task + shared
+        total = n * _mlp_flops(dims) + n_tasks * dims[0] * (per_task + shared) + n_tasks * (per_task + shared) * dims[-1]
+        if gate_shared:
+            total += dims[0] * n + n * dims[-1]
+        return total
+
+
+class _Experts(PopulationModel):
+    """Embeddings → ``levels`` extraction levels → one tower per task (towers batched over tasks)."""
+
+    def __init__(self, shape: ModelShape, spec: ModelSpec, seeds: Sequence[int], per_task: int, levels: int) -> None:
+        super().__init__(shape, spec, seeds)
+        init = _Init(seeds)
+        self.embeddings = init.embeddings(shape.cardinalities, spec.embedding_dim)
+        self.levels = nn.ModuleList(
+            _Level(init, shape.n_tasks, spec.experts, per_task, self._dims(shape, spec, i), gate_shared=i < levels - 1)
+            for i in range(levels)
+        )
+        self.towers = init.group_mlp(shape.n_tasks, [spec.expert[-1], *spec.tower, 1], final_relu=False)
+
+    @classmethod
+    def _dims(cls, shape: ModelShape, spec: ModelSpec, level: int) -> list[int]:
+        return [cls.input_dim(shape, spec) if level == 0 else spec.expert[-1], *spec.expert]
+
+    def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+        x = self.inputs(num, cat)
+        for level in self.levels:
+            tasks, shared = level(x)
+            x = tasks if shared is None else torch.cat([tasks, shared.unsqueeze(1)], dim=1)
+        return self.towers(x).squeeze(-1).transpose(1, 2)  # [K, T, B, 1] → [K, B, T]
+
+    @classmethod
+    def _flops(cls, shape: ModelShape, spec: ModelSpec, per_task: int, levels: int) -> int:
+        total = sum(_Level.flops(shape.n_tasks, spec.experts, per_task, cls._dims(shape, spec, i), i < levels - 1) for i in range(levels))
+        total += shape.n_tasks * _mlp_flops([spec.expert[-1], *spec.tower, 1])
+        return 2 * total
+
+
+class MMoE(_Experts):
+    """Multi-gate mixture of experts: ``experts`` shared expert MLPs, one softmax gate and tower per task."""
+
+    def __init__(self, shape: ModelShape, spec: ModelSpec, seeds: Sequence[int]) -> None:
+        super().__init__(shape, spec, seeds, per_task=0, levels=1)
+
+    @classmethod
+    def flops_per_row(cls, shape: ModelShape, spec: ModelSpec) -> int:
+        return cls._flops(shape, spec, per_task=0, levels=1)
+
+
+class PLE(_Experts):
+    """Progressive layered extraction; one level is CGC (customized gate control)."""
+
+    def __init__(self, shape: ModelShape, spec: ModelSpec, seeds: Sequence[int]) -> None:
+        super().__init__(shape, spec, seeds, per_task=spec.task_experts, levels=spec.levels)
+
+    @classmethod
+    def flops_per_row(cls, shape: ModelShape, spec: ModelSpec) -> int:
+        return cls._flops(shape, spec, per_task=spec.task_experts, levels=spec.levels)
+
+
+MODELS: dict[str, type[SharedBottom] | type[MMoE] | type[PLE]] = {"shared_bottom": SharedBottom, "mmoe": MMoE, "ple": PLE}
+
+
+def build_model(shape: ModelShape, spec: ModelSpec, seeds: list[int]) -> PopulationModel:
     """The model a spec's ``[model]`` section declares, with one member per seed."""
-    return SharedBottom(shape, spec, seeds)
+    return MODELS[spec.type](shape, spec, seeds)
 
 
 def flops_per_row(shape: ModelShape, spec: ModelSpec) -> int:
-    """Multiply-adds ×2 of one member's forward pass for one row (dense layers only)."""
-    in_dim = shape.n_num + spec.embedding_dim * len(shape.cardinalities)
-    dims = [in_dim, *spec.bottom]
-    total = sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=True))
-    tdims = [spec.bottom[-1], *spec.tower, 1]
-    total += shape.n_tasks * sum(a * b for a, b in zip(tdims[:-1], tdims[1:], strict=True))
-    return 2 * total
+    """Multiply-adds ×2 of one member's forward pass for one row (dense layers, gates and mixing; not embeddings)."""
+    return MODELS[spec.type].flops_per_row(shape, spec)

@@ -21,7 +21,8 @@ from paretomoo.errors import UserError
 
 OPTIMIZERS = ("nsga2", "optuna-nsga2", "optuna-tpe", "random", "grid")
 LOSSES = ("bce", "mse")
-MODEL_TYPES = ("shared_bottom",)
+SOURCES = ("synthetic", "tabular")
+MODEL_TYPES = ("shared_bottom", "mmoe", "ple")
 # metric -> natural direction; "ndcg@K" is matched by pattern.
 METRIC_DIRECTIONS = {
     "auc": "maximize",
@@ -39,13 +40,92 @@ def metric_direction(metric: str) -> str | None:
     return METRIC_DIRECTIONS.get(metric)
 
 
+# ----------------------------------------------------------------------------
+# Conditions: the small expression language of labels and task filters
+# ----------------------------------------------------------------------------
+
+# A column is a plain name (letters, digits, '_', '.') or `any name in backquotes`.
+_COLUMN = r"(?:`(?P<qcol>[^`]+)`|(?P<col>[A-Za-z0-9_.]+))"
+_VALUE = r"(?P<val>'[^']*'|\"[^\"]*\"|[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
+_COMPARISON = re.compile(rf"\s*{_COLUMN}\s*(?P<op>==|!=|>=|<=|>|<)\s*{_VALUE}\s*")
+_BARE = re.compile(rf"\s*{_COLUMN}\s*")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``column op value``: a quoted value is compared as text, a bare number numerically."""
+
+    column: str
+    op: str  # ==, !=, >, >=, <, <=
+    value: str | float
+
+
+def parse_conditions(text: str) -> tuple[Condition, ...]:
+    """Parse ``"a == 'x' & b > 3"``: comparisons joined by ``&`` (no eval).
+
+    Raises ``ValueError`` with the reason; the caller names the spec key.
+    """
+    out = []
+    pos = 0
+    while True:
+        m = _COMPARISON.match(text, pos)
+        if m is None:
+            raise ValueError(
+                f"cannot read {text[pos:] or text!r} as COLUMN OP VALUE (OP one of == != > >= < <=, text values in quotes, "
+                "comparisons joined by &)"
+            )
+        raw = m["val"]
+        value: str | float = raw[1:-1] if raw[0] in "'\"" else float(raw)
+        if isinstance(value, str) and m["op"] not in ("==", "!="):
+            raise ValueError(f"{m['op']} needs a number, got the text {raw}")
+        out.append(Condition(m["qcol"] or m["col"], m["op"], value))
+        pos = m.end()
+        if pos == len(text):
+            return tuple(out)
+        if text[pos] != "&":
+            raise ValueError(f"unexpected {text[pos:]!r}; join comparisons with &")
+        pos += 1
+
+
+def bare_column(text: str) -> str | None:
+    """The column of a label written as a bare column name (its values are the label), else None."""
+    m = _BARE.fullmatch(text)
+    return (m["qcol"] or m["col"]) if m else None
+
+
+# Spec fields that apply to one kind only carry metadata {"for": kinds}: the
+# parser refuses them elsewhere, and the result hash leaves them out elsewhere
+# (so adding a field never changes the hash of an existing study).
+_SYNTHETIC = {"for": ("synthetic",)}
+_TABULAR = {"for": ("tabular",)}
+
+
 @dataclass(frozen=True)
 class DataSpec:
     source: str = "synthetic"
-    rows: int = 200_000
+    rows: int = field(default=200_000, metadata=_SYNTHETIC)
     seed: int = 0
-    conflict: float = 0.8
+    conflict: float = field(default=0.8, metadata=_SYNTHETIC)
+    # train/val/test fractions of the rows (synthetic), or of the one ``train`` file (tabular)
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    # -- tabular: files, relative to data_dir; data_dir relative to ``base`` (the spec file's folder).
+    # Where the files lie is not part of the result hash (like the device); what they are called is.
+    data_dir: str = field(default=".", metadata={"for": ("tabular",), "hash": False})
+    train: str = field(default="", metadata=_TABULAR)
+    val: str | None = field(default=None, metadata=_TABULAR)
+    test: str | None = field(default=None, metadata=_TABULAR)
+    names_file: str | None = field(default=None, metadata=_TABULAR)
+    header: bool = field(default=True, metadata=_TABULAR)
+    sep: str = field(default=",", metadata=_TABULAR)
+    na_values: tuple[str, ...] = field(default=(), metadata=_TABULAR)
+    skipinitialspace: bool = field(default=False, metadata=_TABULAR)
+    numeric: tuple[str, ...] = field(default=(), metadata=_TABULAR)
+    categorical: tuple[str, ...] | None = field(default=None, metadata=_TABULAR)  # None: every other column
+    drop: tuple[str, ...] = field(default=(), metadata=_TABULAR)
+    max_categories: int = field(default=100_000, metadata=_TABULAR)
+    labels: tuple[tuple[str, str], ...] = field(default=(), metadata=_TABULAR)  # (name, expression)
+    keys: tuple[str, ...] = field(default=(), metadata=_TABULAR)  # grouping columns: the tasks' ``group``s
+    base: str = field(default="", compare=False, metadata={"for": (), "hash": False})
 
 
 @dataclass(frozen=True)
@@ -57,6 +137,9 @@ class TaskSpec:
     direction: str
     pos_weight: float = 1.0
     group: str | None = None
+    # Rows on which the task's loss and metrics are computed (a condition on the
+    # data's labels, e.g. "click == 1" for a conversion rate); None = every row.
+    where: str | None = None
 
     @property
     def objective(self) -> str:
@@ -67,9 +150,13 @@ class TaskSpec:
 @dataclass(frozen=True)
 class ModelSpec:
     type: str = "shared_bottom"
-    embedding_dim: int = 8
-    bottom: tuple[int, ...] = (64, 16)
+    embedding_dim: int = 8  # every categorical column
+    bottom: tuple[int, ...] = field(default=(64, 16), metadata={"for": ("shared_bottom",)})
     tower: tuple[int, ...] = (16,)
+    experts: int = field(default=4, metadata={"for": ("mmoe", "ple")})  # mmoe: experts; ple: shared experts per level
+    expert: tuple[int, ...] = field(default=(64, 32), metadata={"for": ("mmoe", "ple")})  # widths of each expert's MLP
+    task_experts: int = field(default=1, metadata={"for": ("ple",)})  # per task and level
+    levels: int = field(default=1, metadata={"for": ("ple",)})  # extraction levels; 1 = CGC
 
 
 @dataclass(frozen=True)
@@ -82,6 +169,9 @@ class TrainingSpec:
     device: str = "auto"
     # λ vectors trained together in one pass; 0 means "choose for the device".
     population: int = 0
+    # training processes, each with its own populations; 0 means "choose for the device"
+    # (one per physical core on a CPU, one on a GPU).
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,15 +217,16 @@ class StudySpec:
     def result_hash(self) -> str:
         """Hash of everything that changes what a trial computes.
 
-        The search section, the device and the population size are left out on
-        purpose: a study may be resumed with a larger budget, another optimizer
-        (warm-started from every stored trial) or on another device.
+        The search section, the device, the population size and the number of
+        worker processes are left out on purpose: a study may be resumed with a
+        larger budget, another optimizer (warm-started from every stored trial)
+        or on another device.
         """
         payload = {
-            "data": dataclasses.asdict(self.data),
-            "tasks": [dataclasses.asdict(t) for t in self.tasks],
-            "model": dataclasses.asdict(self.model),
-            "training": {k: v for k, v in dataclasses.asdict(self.training).items() if k not in ("device", "population")},
+            "data": _applicable(self.data, self.data.source),
+            "tasks": [{k: v for k, v in dataclasses.asdict(t).items() if not (k == "where" and v is None)} for t in self.tasks],
+            "model": _applicable(self.model, self.model.type),
+            "training": {k: v for k, v in dataclasses.asdict(self.training).items() if k not in ("device", "population", "workers")},
             "lambda": dataclasses.asdict(self.lam),
         }
         text = json.dumps(payload, sort_keys=True, default=list)
@@ -151,6 +242,15 @@ class StudySpec:
             else:
                 changes[key] = value
         return dataclasses.replace(self, **changes)
+
+
+def _applicable(obj: Any, kind: str) -> dict[str, Any]:
+    """The fields of a spec section that apply to ``kind`` and enter the result hash."""
+    return {
+        f.name: getattr(obj, f.name)
+        for f in dataclasses.fields(obj)
+        if kind in f.metadata.get("for", (kind,)) and f.metadata.get("hash", True)
+    }
 
 
 # ----------------------------------------------------------------------------
@@ -208,6 +308,25 @@ class _Table:
             )
         return tuple(value)
 
+    def str_list(self, key: str, default: Any, hint: str) -> Any:
+        value = self.get(key, list, default, hint)
+        if value is default:
+            return default
+        if not all(isinstance(v, str) for v in value):
+            raise UserError(f"spec key '{self._key(key)}': expected a list of strings, got {_show(value)}; write e.g. {hint}")
+        dup = sorted({v for v in value if value.count(v) > 1})
+        if dup:
+            raise UserError(f"spec key '{self._key(key)}': {dup[0]!r} is listed twice; list it once")
+        return tuple(value)
+
+    def only_for(self, cls: type, kind: str, selector: str) -> None:
+        """Refuse keys of ``cls`` that do not apply to ``kind`` (see the fields' ``for`` metadata)."""
+        for f in dataclasses.fields(cls):
+            kinds = f.metadata.get("for")
+            if f.name in self.raw and kinds and kind not in kinds:
+                which = " or ".join(f'{selector} = "{k}"' for k in kinds)
+                raise UserError(f"spec key '{self._key(f.name)}' only applies to {which}; remove it")
+
     def done(self) -> None:
         unknown = sorted(set(self.raw) - self.seen)
         if unknown:
@@ -238,11 +357,15 @@ def load_spec(path: str | Path) -> StudySpec:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"spec file '{path}' is not valid TOML ({exc}); fix the syntax at that line") from None
-    return parse_spec(raw, source_text=text)
+    return parse_spec(raw, source_text=text, base=str(p.resolve().parent))
 
 
-def parse_spec(raw: dict[str, Any], *, source_text: str = "") -> StudySpec:
-    """Build a :class:`StudySpec` from a parsed TOML document."""
+def parse_spec(raw: dict[str, Any], *, source_text: str = "", base: str = "") -> StudySpec:
+    """Build a :class:`StudySpec` from a parsed TOML document.
+
+    ``base`` is the folder that a relative ``data.data_dir`` starts from (the spec
+    file's folder; the current folder when empty).
+    """
     top = _Table(raw, "")
     study = _Table(top.get("study", dict, _REQUIRED, '[study] name = "my-study"'), "study")
     name = study.get("name", str, _REQUIRED, 'name = "my-study"')
@@ -267,6 +390,9 @@ def parse_spec(raw: dict[str, Any], *, source_text: str = "") -> StudySpec:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise UserError(f"spec key 'tasks': task name {dup[0]!r} is declared twice; give each task its own name")
+    data = dataclasses.replace(data, base=base)
+    if data.source == "tabular":
+        data = _link_tabular(data, tasks)
 
     model = _parse_model(_Table(top.get("model", dict, {}, "[model]"), "model"))
     training = _parse_training(_Table(top.get("training", dict, {}, "[training]"), "training"))
@@ -288,19 +414,138 @@ def parse_spec(raw: dict[str, Any], *, source_text: str = "") -> StudySpec:
 
 
 def _parse_data(t: _Table) -> DataSpec:
-    source = t.choice("source", ("synthetic",), "synthetic")
-    rows = t.positive("rows", int, DataSpec.rows, "rows = 200000")
-    if rows < 1000:
-        raise UserError(f"spec key 'data.rows' must be >= 1000 so that every split holds positives of the rare tasks, got {rows}")
+    source = t.choice("source", SOURCES, "synthetic")
+    t.only_for(DataSpec, source, "source")
     seed = t.get("seed", int, 0, "seed = 0")
-    conflict = t.get("conflict", float, DataSpec.conflict, "conflict = 0.8")
-    if not 0.0 <= conflict <= 1.0:
-        raise UserError(f"spec key 'data.conflict' must be within [0, 1], got {conflict}; 0 = tasks aligned, 1 = tasks independent")
     split = t.get("split", list, list(DataSpec.split), "split = [0.8, 0.1, 0.1]")
     if len(split) != 3 or not all(isinstance(s, (int, float)) and s > 0 for s in split) or abs(sum(split) - 1) > 1e-6:
         raise UserError(f"spec key 'data.split': expected three positive fractions (train, val, test) summing to 1, got {_show(split)}")
+    split = tuple(float(s) for s in split)
+    if source == "tabular":
+        return _parse_tabular(t, seed, split)
+    rows = t.positive("rows", int, DataSpec.rows, "rows = 200000")
+    if rows < 1000:
+        raise UserError(f"spec key 'data.rows' must be >= 1000 so that every split holds positives of the rare tasks, got {rows}")
+    conflict = t.get("conflict", float, DataSpec.conflict, "conflict = 0.8")
+    if not 0.0 <= conflict <= 1.0:
+        raise UserError(f"spec key 'data.conflict' must be within [0, 1], got {conflict}; 0 = tasks aligned, 1 = tasks independent")
     t.done()
-    return DataSpec(source=source, rows=rows, seed=seed, conflict=conflict, split=tuple(float(s) for s in split))
+    return DataSpec(source=source, rows=rows, seed=seed, conflict=conflict, split=split)
+
+
+_LABEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _parse_tabular(t: _Table, seed: int, split: tuple[float, float, float]) -> DataSpec:
+    def path(key: str, hint: str, default: Any = None) -> Any:
+        value = t.get(key, str, default, hint)
+        if value is not None and not value.strip():
+            raise UserError(f"spec key 'data.{key}' is empty; write a file path, e.g. {hint}")
+        return value
+
+    data_dir = path("data_dir", 'data_dir = "../data"', ".")
+    train = path("train", 'train = "train.csv"', _REQUIRED)
+    val = path("val", 'val = "val.csv"')
+    test = path("test", 'test = "test.csv"')
+    if val is not None and test is None:
+        raise UserError("spec key 'data.val' needs 'data.test' as well; add test = \"test.csv\", or remove val to split train")
+    if test is not None and "split" in t.raw:
+        raise UserError(
+            "spec key 'data.split' only applies to a single train file; remove it (with val and test files they are the splits; "
+            "with train and test only, test is split 1:1 into val and test)"
+        )
+    names_file = path("names_file", 'names_file = "columns.txt"')
+    header = t.get("header", bool, names_file is None, "header = true")
+    if not header and names_file is None:
+        raise UserError("spec key 'data.header' is false, so the columns need names; add names_file = \"columns.txt\" (one name per line)")
+    sep = t.get("sep", str, ",", 'sep = ","')
+    if not sep:
+        raise UserError('spec key \'data.sep\' is empty; write the field separator, e.g. sep = "," or sep = "\\t"')
+    max_categories = t.positive("max_categories", int, DataSpec.max_categories, "max_categories = 100000")
+    raw_labels = t.get("labels", dict, _REQUIRED, '[data.labels] click = "click == 1"')
+    if not raw_labels:
+        raise UserError("spec key 'data.labels' is empty; declare one label per task, e.g. click = \"click == 1\"")
+    labels = []
+    for name, expr in raw_labels.items():
+        key = f"data.labels.{name}"
+        if not _LABEL_NAME.fullmatch(name):
+            raise UserError(f"spec key '{key}': {name!r} is not a valid label name; use letters, digits and '_'")
+        if not isinstance(expr, str):
+            raise UserError(f"spec key '{key}': expected a string, got {_show(expr)}; write e.g. {name} = \"price > 10\"")
+        if bare_column(expr) is None:
+            try:
+                parse_conditions(expr)
+            except ValueError as exc:
+                raise UserError(f"spec key '{key}': {exc}; write e.g. {name} = \"status == 'paid'\" or \"price > 10\"") from None
+        labels.append((name, expr))
+    spec = DataSpec(
+        source="tabular",
+        seed=seed,
+        split=split,
+        data_dir=data_dir,
+        train=train,
+        val=val,
+        test=test,
+        names_file=names_file,
+        header=header,
+        sep=sep,
+        na_values=t.str_list("na_values", (), 'na_values = ["?"]'),
+        skipinitialspace=t.get("skipinitialspace", bool, False, "skipinitialspace = true"),
+        numeric=t.str_list("numeric", (), 'numeric = ["age", "price"]'),
+        categorical=t.str_list("categorical", None, 'categorical = ["country", "device"]'),
+        drop=t.str_list("drop", (), 'drop = ["row_id"]'),
+        max_categories=max_categories,
+        labels=tuple(labels),
+    )
+    t.done()
+    named = {"numeric": spec.numeric, "categorical": spec.categorical or (), "drop": spec.drop}
+    for a, b in (("numeric", "categorical"), ("numeric", "drop"), ("categorical", "drop")):
+        both = sorted(set(named[a]) & set(named[b]))
+        if both:
+            raise UserError(f"spec key 'data.{b}': column {both[0]!r} is also in data.{a}; list it in one of them")
+    for name, expr in labels:
+        sources = label_columns(expr)
+        for key in ("numeric", "categorical"):
+            leak = sorted(set(sources) & set(named[key]))
+            if leak:
+                raise UserError(
+                    f"spec key 'data.{key}': column {leak[0]!r} defines label {name!r}, so it cannot be an input too; remove it from data.{key}"
+                )
+    return spec
+
+
+def label_columns(expr: str) -> list[str]:
+    """The data columns a label expression reads."""
+    bare = bare_column(expr)
+    return [bare] if bare is not None else [c.column for c in parse_conditions(expr)]
+
+
+def _link_tabular(data: DataSpec, tasks: tuple[TaskSpec, ...]) -> DataSpec:
+    """Check that tasks name declared labels; collect their grouping columns."""
+    declared = [name for name, _ in data.labels]
+    for i, task in enumerate(tasks):
+        if task.label not in declared:
+            raise UserError(
+                f"spec key 'tasks[{i}].label': {task.label!r} is not declared in [data.labels]; declare it there or use one of {', '.join(declared)}"
+            )
+        if task.where is not None:
+            for c in parse_conditions(task.where):
+                if c.column not in declared:
+                    raise UserError(
+                        f"spec key 'tasks[{i}].where': {c.column!r} is not a label in [data.labels]; a filter reads labels, use one of {', '.join(declared)}"
+                    )
+    keys = tuple(sorted({t.group for t in tasks if t.group is not None}))
+    for key in keys:
+        for name, expr in data.labels:
+            if key in label_columns(expr):
+                raise UserError(f"spec key 'data.labels.{name}': column {key!r} is also a task's group; group by another column")
+    for section in ("numeric", "categorical"):
+        bad = sorted(set(keys) & set(getattr(data, section) or ()))
+        if bad:
+            raise UserError(
+                f"spec key 'data.{section}': column {bad[0]!r} is a task's group (a key, not an input); remove it from data.{section}"
+            )
+    return dataclasses.replace(data, keys=keys)
 
 
 def _parse_task(t: _Table) -> TaskSpec:
@@ -333,16 +578,32 @@ def _parse_task(t: _Table) -> TaskSpec:
         raise UserError(f"spec key '{where}.group' only applies to ranking metrics (ndcg@K); remove it")
     if metric in ("auc", "pr_auc", "logloss") and loss != "bce":
         raise UserError(f"spec key '{where}.loss': metric {metric!r} needs a binary label and loss = \"bce\", got {loss!r}")
+    row_filter = t.get("where", str, None, 'where = "click == 1"')
+    if row_filter is not None:
+        try:
+            parse_conditions(row_filter)
+        except ValueError as exc:
+            raise UserError(f"spec key '{where}.where': {exc}; write e.g. where = \"click == 1\"") from None
+        if group is not None:
+            raise UserError(f"spec key '{where}.where' cannot be combined with group (it would cut rows out of groups); remove one")
     t.done()
-    return TaskSpec(name=name, label=label, loss=loss, metric=metric, direction=direction, pos_weight=pos_weight, group=group)
+    return TaskSpec(
+        name=name, label=label, loss=loss, metric=metric, direction=direction, pos_weight=pos_weight, group=group, where=row_filter
+    )
 
 
 def _parse_model(t: _Table) -> ModelSpec:
+    kind = t.choice("type", MODEL_TYPES, "shared_bottom")
+    t.only_for(ModelSpec, kind, "type")
     m = ModelSpec(
-        type=t.choice("type", MODEL_TYPES, "shared_bottom"),
+        type=kind,
         embedding_dim=t.positive("embedding_dim", int, ModelSpec.embedding_dim, "embedding_dim = 8"),
         bottom=t.int_list("bottom", ModelSpec.bottom, "bottom = [64, 16]"),
         tower=t.int_list("tower", ModelSpec.tower, "tower = [16]"),
+        experts=t.positive("experts", int, ModelSpec.experts, "experts = 4"),
+        expert=t.int_list("expert", ModelSpec.expert, "expert = [64, 32]"),
+        task_experts=t.positive("task_experts", int, ModelSpec.task_experts, "task_experts = 1"),
+        levels=t.positive("levels", int, ModelSpec.levels, "levels = 1"),
     )
     t.done()
     return m
@@ -357,6 +618,11 @@ def _parse_training(t: _Table) -> TrainingSpec:
         population = 0
     if isinstance(population, str) or population < 0:
         raise UserError(f"spec key 'training.population': expected \"auto\" or a positive integer, got {_show(population)}")
+    workers = t.get("workers", (int, str), 0, 'workers = "auto"')
+    if workers == "auto":
+        workers = 0
+    if isinstance(workers, str) or workers < 0:
+        raise UserError(f"spec key 'training.workers': expected \"auto\" or a positive integer, got {_show(workers)}")
     s = TrainingSpec(
         epochs=t.positive("epochs", int, TrainingSpec.epochs, "epochs = 3"),
         batch_size=t.positive("batch_size", int, TrainingSpec.batch_size, "batch_size = 1024"),
@@ -365,6 +631,7 @@ def _parse_training(t: _Table) -> TrainingSpec:
         seed=t.get("seed", int, 0, "seed = 0"),
         device=device,
         population=population,
+        workers=workers,
     )
     t.done()
     return s

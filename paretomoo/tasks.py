@@ -17,21 +17,34 @@ from paretomoo.spec import TaskSpec
 
 
 def task_loss(task: TaskSpec, pred: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor | None) -> torch.Tensor:
-    """Mean loss over the last axis: ``pred[..., B]``, ``y[B]`` → ``[...]``."""
+    """Mean loss over the last axis: ``pred[..., B]``, ``y[B]`` → ``[...]``.
+
+    With a ``where`` filter, ``y`` is NaN on excluded rows: the mean is over the others.
+    """
+    keep = None if task.where is None else ~torch.isnan(y)
+    if keep is not None:
+        y = torch.where(keep, y, torch.zeros_like(y))
     target = y.expand_as(pred)
     if task.loss == "bce":
         per = F.binary_cross_entropy_with_logits(pred, target, pos_weight=pos_weight, reduction="none")
     else:
         per = (pred - target) ** 2
-    return per.mean(dim=-1)
+    if keep is None:
+        return per.mean(dim=-1)
+    return (per * keep).sum(dim=-1) / keep.sum().clamp(min=1)
 
 
 def all_metrics(task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None) -> dict[str, float]:
     """Every metric that fits the task, its primary metric included.
 
     Binary tasks report auc, pr_auc and logloss; graded tasks report rmse and,
-    with a group key, their ndcg@K.
+    with a group key, their ndcg@K. Rows that the task's ``where`` filter excludes
+    (NaN labels) are left out.
     """
+    if task.where is not None:
+        keep = ~torch.isnan(y)
+        scores, y = scores[keep], y[keep]
+        group = None if group is None else group[keep]
     if task.loss == "bce":
         out = {"auc": auc(scores, y), "pr_auc": pr_auc(scores, y), "logloss": logloss(scores, y)}
     else:

@@ -86,22 +86,23 @@ def make_synthetic(rows: int, seed: int, conflict: float, split: tuple[float, fl
     parts = (order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :])
     query = list(cards).index("query")
 
-    def take(idx: np.ndarray) -> Split:
+    def take(idx: np.ndarray, name: str) -> Split:
         idx = np.sort(idx)
         return Split(
             num=num[idx],
             cat=cat[idx],
             labels={k: v[idx] for k, v in labels.items()},
             keys={"query": cat[idx, query]},
+            name=name,
         )
 
     return Dataset(
         num_names=tuple(f"x{i}" for i in range(NUM_FEATURES)),
         cat_names=tuple(cards),
         cardinalities=tuple(cards.values()),
-        train=take(parts[0]),
-        val=take(parts[1]),
-        test=take(parts[2]),
+        train=take(parts[0], "train"),
+        val=take(parts[1], "val"),
+        test=take(parts[2], "test"),
     )
 
 
