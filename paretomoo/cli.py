@@ -13,6 +13,8 @@ Bad input ends with one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
 import sys
 from collections.abc import Sequence
@@ -53,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--patience", type=_positive, default=120, help="seconds to wait for a lost database before stopping (default 120)")
     worker.add_argument("--quiet", action="store_true", help="no progress lines")
+    worker.add_argument("--stats", metavar="FILE", help="write where this worker's time went (JSON) when it stops")
 
     def study_cmd(name: str, help_: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_)
@@ -108,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from paretomoo.spec import load_spec
-    from paretomoo.study import Progress, run_study
+    from paretomoo.study import run_study
+    from paretomoo.worker import Progress
 
     spec = load_spec(args.spec)
     overrides: dict[str, dict[str, object]] = {"search": {}, "training": {}}
@@ -153,25 +157,24 @@ def _run(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import torch
 
-    from paretomoo.data import load_data
     from paretomoo.spec import load_spec
-    from paretomoo.store import Store
-    from paretomoo.study import default_population
-    from paretomoo.trainer import Trainer
-    from paretomoo.worker import WorkerOptions, work
+    from paretomoo.study import execute, prepare
+    from paretomoo.worker import WorkerOptions
 
     spec = load_spec(args.spec)
+    # One worker is one process: run several, on as many hosts as you like.
+    overrides: dict[str, object] = {"workers": 1}
+    if args.population:
+        overrides["population"] = args.population
+    spec = spec.replace(training=overrides)
     if args.threads:
         torch.set_num_threads(args.threads)
-    store = Store.create_or_resume(spec, args.storage, heartbeat=args.heartbeat)
-    trainer = Trainer(spec, load_data(spec.data), args.device or spec.training.device)
-    if "model_shape" not in store.study.user_attrs:
-        store.study.set_user_attr("model_shape", trainer.shape.to_dict())
-    k = args.population or spec.training.population or default_population(trainer.device)
-    options = WorkerOptions(population=k, heartbeat=args.heartbeat, patience=args.patience)
+    store, trainer, layout = prepare(spec, storage=args.storage, device=args.device, heartbeat=args.heartbeat)
     bar = _Bar(quiet=args.quiet)
-    stats = work(store, trainer, options, on_progress=bar.update)
+    stats = execute(store, trainer, layout, WorkerOptions(heartbeat=args.heartbeat, patience=args.patience), on_progress=bar.update)
     bar.close()
+    if args.stats:
+        Path(args.stats).write_text(json.dumps({**dataclasses.asdict(stats), "store_ms_per_trial": stats.store_ms_per_trial}) + "\n")
     if not args.quiet:
         print(
             f"worker finished {stats.trials} trials (training {stats.train_s:.1f} s, store {stats.store_ms_per_trial:.1f} ms "

@@ -8,7 +8,8 @@ One Optuna trial per evaluated λ:
                  ``run`` {seed, seconds, device}, ``batch`` and ``slot`` (which
                  proposal batch it came from), ``worker`` {host, pid} that ran it,
                  ``fail_reason`` for a failed trial; a re-queued attempt also has
-                 ``retry_of``, ``retry_reason`` and ``attempt``
+                 ``retry_of``, ``retry_reason`` and ``attempt``; ``of`` (batch size) and
+                 ``logits`` (the params, kept from the moment of enqueueing)
   * artifact     the trained weights (Optuna's artifact store, a folder)
 
 A proposal batch is enqueued as WAITING trials before any is trained, so an
@@ -65,6 +66,7 @@ class Snapshot:
     waiting: int
     batch_open: bool  # a trial of the newest batch is still waiting or running
     next_batch: int
+    missing: list[int]  # slots of the newest batch that a crash kept from being enqueued
 
 
 class CheckpointError(Exception):
@@ -243,12 +245,16 @@ class Store:
         retried = {t.user_attrs["retry_of"] for t in ts if "retry_of" in t.user_attrs}
         newest = max((t.user_attrs.get("batch", -1) for t in ts), default=-1)
         open_states = (TrialState.WAITING, TrialState.RUNNING)
+        newest_trials = [t for t in ts if t.user_attrs.get("batch") == newest]
+        size = max((t.user_attrs.get("of", 0) for t in newest_trials), default=0)
+        missing = sorted(set(range(size)) - {t.user_attrs.get("slot") for t in newest_trials})
         return Snapshot(
             finished=sum(1 for t in ts if t.state in _FINISHED and t.number not in retried),
             running=[t for t in ts if t.state == TrialState.RUNNING],
             waiting=sum(1 for t in ts if t.state == TrialState.WAITING),
             batch_open=any(t.state in open_states and t.user_attrs.get("batch") == newest for t in ts),
             next_batch=newest + 1,
+            missing=missing,
         )
 
     def trials(self, states: Sequence[TrialState] | None = None) -> list[FrozenTrial]:
@@ -265,11 +271,18 @@ class Store:
     def next_batch_id(self) -> int:
         return 1 + max((t.user_attrs.get("batch", -1) for t in self.trials()), default=-1)
 
-    def enqueue(self, x: np.ndarray, batch: int) -> None:
-        """Queue a proposal batch as WAITING trials, one per row of ``x``."""
-        for slot, row in enumerate(np.atleast_2d(x)):
-            params = {p: float(v) for p, v in zip(self.space.params, row, strict=True)}
-            self.study.enqueue_trial(params, user_attrs={"batch": batch, "slot": slot})
+    def enqueue(self, x: np.ndarray, batch: int, slots: Sequence[int] | None = None) -> None:
+        """Queue a proposal batch as WAITING trials, one per row of ``x`` (only ``slots`` of them, if given).
+
+        Each trial records the batch size (``of``), so that a batch whose
+        enqueueing a crash cut short is seen as partial and completed.
+        """
+        x = np.atleast_2d(x)
+        for slot in range(len(x)) if slots is None else slots:
+            params = {p: float(v) for p, v in zip(self.space.params, x[slot], strict=True)}
+            # the logits again as a user attribute: a trial popped by a process that died
+            # before Optuna wrote its params can still be queued again exactly
+            self.study.enqueue_trial(params, user_attrs={"batch": batch, "slot": slot, "of": len(x), "logits": list(params.values())})
 
     def pop(self, n: int, waiting: int | None = None) -> list[optuna.Trial]:
         """Up to ``n`` WAITING trials (of ``waiting`` known to be queued), now RUNNING in this process."""
@@ -336,11 +349,15 @@ class Store:
         attempt = int(t.user_attrs.get("attempt", 1))
         if attempt >= MAX_ATTEMPTS:
             return
+        logits = t.user_attrs.get("logits")
+        params = dict(zip(self.space.params, logits, strict=True)) if logits else dict(t.params)
         self.study.enqueue_trial(
-            dict(t.params),
+            params,
             user_attrs={
                 "batch": t.user_attrs.get("batch", -1),
                 "slot": t.user_attrs.get("slot", 0),
+                "of": t.user_attrs.get("of", 0),
+                "logits": list(params.values()),
                 "retry_of": t.number,
                 "retry_reason": why,
                 "attempt": attempt + 1,
@@ -413,8 +430,8 @@ class Store:
         newest = self.next_batch_id() - 1
         return any(t.user_attrs.get("batch") == newest for t in self.trials((TrialState.WAITING, TrialState.RUNNING)))
 
-    def history(self) -> list[Batch]:
-        """Finished proposal batches in order, for ``Proposer.replay``.
+    def history(self, before: int | None = None) -> list[Batch]:
+        """Finished proposal batches in order (those numbered below ``before``), for ``Proposer.replay``.
 
         Each (batch, slot) counts once: its complete trial, else its last
         failed one; interrupted attempts are skipped.
@@ -422,7 +439,7 @@ class Store:
         by_slot: dict[tuple[int, int], FrozenTrial] = {}
         retried = self._retried()
         for t in self.trials(_FINISHED):
-            if t.number in retried:
+            if t.number in retried or (before is not None and t.user_attrs.get("batch", -1) >= before):
                 continue
             key = (t.user_attrs.get("batch", -1), t.user_attrs.get("slot", t.number))
             if key not in by_slot or by_slot[key].state != TrialState.COMPLETE:

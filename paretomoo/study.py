@@ -2,39 +2,115 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
+from paretomoo._parallel import InProcess, ProcessPool, physical_cores
 from paretomoo.data import load_data
-from paretomoo.proposers import make_proposer
 from paretomoo.spec import StudySpec
 from paretomoo.store import Store
-from paretomoo.summary import front_hypervolume
 from paretomoo.trainer import Trainer
+from paretomoo.worker import Progress, WorkerOptions, WorkerStats, work
 
 
 @dataclass(frozen=True)
-class Progress:
-    done: int  # finished trials, this run and earlier ones
-    total: int
-    new: int  # finished in this run
-    elapsed: float
-    eta: float  # seconds, from this run's pace
-    hypervolume: float
-    failed: int
+class Layout:
+    """How a study trains: ``workers`` processes with ``threads`` torch threads each, ``population`` λ per pass of each."""
+
+    workers: int
+    population: int
+    threads: int
 
 
-def default_population(device: torch.device) -> int:
+# λ per training pass of one CPU process. Measured with benchmarks/trainer_throughput.py
+# on a 2-core AMD EPYC (shared bottom 256-128, towers 64, 160k rows, 2 epochs; seconds
+# per trial over three runs on a shared machine):
+#   2 single-thread processes × K = 2, 4, 8:       1.45-1.67, 1.46-1.64, 1.41-1.57
+#   1 process with 2 threads × K = 4, 8, 16, 32:   1.54-1.75, 1.49-1.99, 1.66-1.85, 1.84-2.10
+#   seed loop (DataLoader of dict rows, nn.Module per λ): 11.4-16.1
+# K = 2..8 lie within the noise; larger K spills a step's activations ([K, batch,
+# width] floats) out of the core's cache, and K = 1 costs a population of two
+# (see Trainer.fit). On the demo study (a small model, where per-step overhead
+# dominates) 2 processes × 4 take 36 s and 1 process × 4 with 2 threads 53 s.
+CPU_POPULATION = 4
+# On a GPU: the largest population the benchmark tries (benchmarks/gpu_check.sh),
+# and the share of the free memory that populations may plan on (the rest is
+# headroom for the allocator's fragmentation, evaluation and other processes).
+CUDA_MAX_POPULATION = 256
+CUDA_MEMORY_SHARE = 0.5
+
+
+def default_population(device: torch.device, member_bytes: int | None = None) -> int:
     """λ per training pass when the spec says "auto".
 
-    On CPU a small population is fastest (larger ones spill activations out of
-    the per-core caches); a GPU is kept busy only by large ones.
+    On CPU a small population is fastest (``CPU_POPULATION``). A GPU is kept
+    busy only by large ones: the largest power of two up to
+    ``CUDA_MAX_POPULATION`` whose members (``member_bytes`` each, see
+    ``Trainer.member_bytes``) fit in ``CUDA_MEMORY_SHARE`` of the free memory;
+    64 when ``member_bytes`` is not given. An estimate that is too small is
+    caught when training runs out of memory: K is halved and the pass retried.
     """
-    return 64 if device.type == "cuda" else 4
+    if device.type != "cuda":
+        return CPU_POPULATION
+    if member_bytes is None:
+        return 64
+    free, _ = torch.cuda.mem_get_info(device)
+    fits = int(CUDA_MEMORY_SHARE * free) // max(member_bytes, 1)
+    if fits < 1:
+        return 1
+    return min(CUDA_MAX_POPULATION, 1 << (fits.bit_length() - 1))  # the largest power of two ≤ fits
+
+
+def default_workers(device: torch.device) -> int:
+    """Training processes when the spec says "auto": one per physical core on a CPU, one per GPU.
+
+    On 2 cores, two single-thread processes of K = 4 train 1.05-1.2× as many λ
+    per minute as one process with two threads on a 256-128 model, and 1.5× on
+    the demo's small one (see ``CPU_POPULATION``).
+    """
+    return physical_cores() if device.type == "cpu" else 1
+
+
+def choose_layout(spec: StudySpec, trainer: Trainer) -> Layout:
+    """The spec's ``training.workers`` and ``training.population``, "auto" resolved for the trainer's device.
+
+    "auto" workers are never more than one proposal batch keeps busy
+    (``search.batch / population``): a pass trains at most one batch.
+    """
+    member_bytes = trainer.member_bytes() if trainer.device.type == "cuda" and not spec.training.population else None
+    population = spec.training.population or default_population(trainer.device, member_bytes)
+    workers = spec.training.workers or min(default_workers(trainer.device), -(-spec.search.batch // population))
+    return Layout(workers=workers, population=population, threads=max(1, physical_cores() // workers))
+
+
+def prepare(
+    spec: StudySpec, *, storage: str | None = None, device: str | None = None, heartbeat: int | None = None
+) -> tuple[Store, Trainer, Layout]:
+    """Load the data, open (or create) the study and choose how to train."""
+    # Data first: a bad data file or task must not leave an empty study behind.
+    data = load_data(spec.data)
+    trainer = Trainer(spec, data, device or spec.training.device)
+    store = Store.create_or_resume(spec, storage, heartbeat=heartbeat)
+    layout = choose_layout(spec, trainer)
+    if "model_shape" not in store.study.user_attrs:
+        store.study.set_user_attr("model_shape", trainer.shape.to_dict())
+    return store, trainer, layout
+
+
+def execute(
+    store: Store,
+    trainer: Trainer,
+    layout: Layout,
+    options: WorkerOptions | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> WorkerStats:
+    """Work on the study (``paretomoo.worker.work``) with ``layout``'s processes until the budget is spent."""
+    if store.n_finished() >= store.spec.search.trials:  # no processes to start for a finished study
+        return WorkerStats()
+    with _executor(store.spec, trainer, layout) as executor:
+        return work(store, executor, layout.population, str(trainer.device), options or WorkerOptions(), on_progress)
 
 
 def run_study(
@@ -42,7 +118,7 @@ def run_study(
     *,
     storage: str | None = None,
     device: str | None = None,
-    on_start: Callable[[Store, Trainer, int], None] | None = None,
+    on_start: Callable[[Store, Trainer, Layout], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> Store:
     """Run (or resume) the study a spec declares until ``search.trials`` trials have finished.
@@ -50,65 +126,23 @@ def run_study(
     Finished trials are never repeated; trials left RUNNING by a process that
     died are queued again first. Proposals are rebuilt from the store before
     every batch (see ``Proposer``), so stopping and resuming changes nothing.
-    """
-    store = Store.create_or_resume(spec, storage)
-    store.requeue_interrupted()
-    data = load_data(spec.data)
-    trainer = Trainer(spec, data, device or spec.training.device)
-    k = spec.training.population or default_population(trainer.device)
-    if "model_shape" not in store.study.user_attrs:
-        store.study.set_user_attr("model_shape", trainer.shape.to_dict())
-    if on_start is not None:
-        on_start(store, trainer, k)
 
-    budget = spec.search.trials
-    start = time.perf_counter()
-    first = store.n_finished()
-    while (finished := store.n_finished()) < budget:
-        if store.n_waiting() == 0:
-            _propose(store, spec)
-        trials = store.pop(min(k, budget - finished))
-        if not trials:  # the proposer had nothing to add
-            break
-        lam = store.space.to_lambda(np.array([store.x_of(t) for t in trials]))
-        try:
-            results = trainer.fit(lam)
-        except BaseException:
-            store.release(trials)
-            raise
-        for trial, result in zip(trials, results, strict=True):
-            store.finish(trial, result, spec.training.seed, str(trainer.device))
-        if on_progress is not None:
-            records = store.records()
-            done = store.n_finished()
-            elapsed = time.perf_counter() - start
-            new = done - first
-            on_progress(
-                Progress(
-                    done=done,
-                    total=budget,
-                    new=new,
-                    elapsed=elapsed,
-                    eta=elapsed / max(new, 1) * max(budget - done, 0),
-                    hypervolume=front_hypervolume(spec, records),
-                    failed=sum(r.state == "failed" for r in records),
-                )
-            )
+    Each pass pops up to ``workers × population`` waiting trials and trains
+    them in ``workers`` processes at once (``training.workers``; one process
+    trains in this one). If a device runs out of memory the population is
+    halved and the pass retried. If training fails or is interrupted, the
+    popped trials go back to the queue and the worker processes are stopped.
+    Other processes may work on the same study at the same time
+    (``paretomoo worker``): they share it through the store.
+    """
+    store, trainer, layout = prepare(spec, storage=storage, device=device)
+    if on_start is not None:
+        on_start(store, trainer, layout)
+    execute(store, trainer, layout, on_progress=on_progress)
     return store
 
 
-def _propose(store: Store, spec: StudySpec) -> None:
-    history = store.history()
-    proposer = make_proposer(
-        spec.search.optimizer,
-        dim=store.space.dim,
-        n_obj=len(spec.tasks),
-        zmax=store.space.zmax,
-        batch=spec.search.batch,
-        seed=spec.search.seed,
-        n_history=sum(len(b.x) for b in history),
-    )
-    proposer.replay(history)
-    x = proposer.ask(spec.search.batch)
-    if len(x):
-        store.enqueue(x, store.next_batch_id())
+def _executor(spec: StudySpec, trainer: Trainer, layout: Layout) -> InProcess | ProcessPool:
+    if layout.workers == 1:
+        return InProcess(trainer)
+    return ProcessPool(spec, str(trainer.device), layout.workers, layout.threads)

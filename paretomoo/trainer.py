@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from paretomoo.data import Dataset, TensorSplit, to_tensors
-from paretomoo.models import ModelShape, SharedBottom, build_model
+from paretomoo.models import ModelShape, PopulationModel, build_model
 from paretomoo.spec import StudySpec
 from paretomoo.tasks import all_metrics, task_loss
 
@@ -39,6 +39,15 @@ def resolve_device(name: str) -> torch.device:
 
         raise UserError(f"device {name!r} was asked for but no CUDA GPU is visible; use --device auto or --device cpu")
     return device
+
+
+# Evaluation runs through a split in chunks of rows × members ≈ EVAL_MEMBER_ROWS.
+# CPU: 4096 member-rows keep a chunk's activations (~4 MB at a 256-wide layer)
+# near the core's cache; chunks of 65536 rows took twice as long (K = 4, 2-core
+# EPYC). GPU: 2^20 member-rows × a few hundred floats of activations stay within
+# 1-2 GB whatever K is, and the chunks are large enough to fill the device.
+EVAL_MEMBER_ROWS = {"cpu": 4096, "cuda": 1 << 20}
+EVAL_ROWS = (256, 65536)  # fewest and most rows per chunk
 
 
 @dataclass
@@ -74,20 +83,58 @@ class Trainer:
             torch.tensor(t.pos_weight, device=self.device) if t.loss == "bce" and t.pos_weight != 1.0 else None for t in tasks
         ]
 
-    def new_model(self, population: int, seed: int | None = None) -> SharedBottom:
+    def new_model(self, population: int, seed: int | None = None) -> PopulationModel:
         s = self.spec.training.seed if seed is None else seed
         return build_model(self.shape, self.spec.model, [s] * population).to(self.device)
+
+    def member_bytes(self) -> int:
+        """An estimate of the device memory one population member needs while it trains.
+
+        Parameters, their gradients and AdamW's two moments (4 × the weights),
+        plus what the forward pass of one batch saves for the backward pass,
+        counted on a one-member model on the CPU, twice (the saved tensors and
+        their gradients are alive together at the peak).
+        """
+        model = build_model(self.shape, self.spec.model, [self.spec.training.seed])
+        weights = sum(p.numel() * p.element_size() for p in model.parameters())
+        rows = slice(0, min(self.spec.training.batch_size, len(self.train)))
+        num, cat, y = self.train.num[rows].cpu(), self.train.cat[rows].cpu(), self.train.y[rows].cpu()
+        saved = 0
+
+        def count(t: torch.Tensor) -> torch.Tensor:
+            nonlocal saved
+            saved += t.numel() * t.element_size()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(count, lambda t: t):
+            pred = model(num, cat)
+            pos_weight = [None if w is None else w.cpu() for w in self.pos_weight]
+            sum(task_loss(t, pred[..., i], y[:, i], pos_weight[i]).sum() for i, t in enumerate(self.spec.tasks))
+        return 4 * weights + 2 * saved
 
     def fit(self, lam: np.ndarray, seed: int | None = None) -> list[MemberResult]:
         """Train ``K = len(lam)`` models, member k with weights ``lam[k]``.
 
         ``lam[K, T]`` rows lie on the simplex, in the spec's task order. ``seed``
         overrides ``training.seed`` (used to measure seed noise). Returns one
-        result per member; a member whose loss became NaN/inf is returned with
-        ``failed`` set and does not disturb the others.
+        result per member, in row order; a member whose loss became NaN/inf is
+        returned with ``failed`` set and does not disturb the others.
+
+        Member k's result does not depend on the other rows: training ``lam[k]``
+        alone gives the same weights and metrics, bit for bit on a CPU
+        (``tests/test_population.py``), so a trial does not depend on the
+        population or the worker it was trained in. A lone λ is trained as a
+        population of two (itself twice, the copy discarded): a batched matrix
+        product over one matrix takes another kernel than over several, and
+        training amplifies that rounding difference into visible metric
+        differences (up to 7e-3 after the demo's 6 epochs).
+
+        Running out of device memory raises (``torch.cuda.OutOfMemoryError``);
+        the caller retries with a smaller K (``_parallel.fit_in_rounds``).
         """
         lam = np.atleast_2d(np.asarray(lam, dtype=np.float64))
         k = lam.shape[0]
+        rows = np.vstack([lam, lam]) if k == 1 else lam
         cfg = self.spec.training
         seed = cfg.seed if seed is None else seed
         start = time.perf_counter()
@@ -95,9 +142,9 @@ class Trainer:
         if self.device.type == "cuda":
             torch.use_deterministic_algorithms(True, warn_only=True)
         try:
-            model = build_model(self.shape, self.spec.model, [seed] * k).to(self.device)
-            bad_epoch = self._train(model, torch.as_tensor(lam, dtype=torch.float32, device=self.device), seed)
-            results = self._evaluate(model, lam, bad_epoch)
+            model = build_model(self.shape, self.spec.model, [seed] * len(rows)).to(self.device)
+            bad_epoch = self._train(model, torch.as_tensor(rows, dtype=torch.float32, device=self.device), seed)
+            results = self._evaluate(model, rows, bad_epoch)[:k]
         finally:
             torch.use_deterministic_algorithms(deterministic)
         per = (time.perf_counter() - start) / k
@@ -105,7 +152,7 @@ class Trainer:
             r.seconds = per
         return results
 
-    def _train(self, model: SharedBottom, lam: torch.Tensor, seed: int) -> list[int]:
+    def _train(self, model: PopulationModel, lam: torch.Tensor, seed: int) -> list[int]:
         cfg = self.spec.training
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         gen = torch.Generator().manual_seed(seed)
@@ -138,11 +185,16 @@ class Trainer:
         return bad_epoch
 
     @torch.no_grad()
-    def predict(self, model: SharedBottom, split: TensorSplit, chunk: int = 65536) -> torch.Tensor:
-        """Scores ``[K, n, T]`` for every row of a split."""
+    def predict(self, model: PopulationModel, split: TensorSplit) -> torch.Tensor:
+        """Scores ``[K, n, T]`` for every row of a split.
+
+        Rows go through in chunks of ``EVAL_MEMBER_ROWS / K`` (see there).
+        """
+        budget = EVAL_MEMBER_ROWS.get(self.device.type, EVAL_MEMBER_ROWS["cuda"])
+        chunk = min(max(budget // model.population, EVAL_ROWS[0]), EVAL_ROWS[1])
         return torch.cat([model(split.num[i : i + chunk], split.cat[i : i + chunk]) for i in range(0, len(split), chunk)], dim=1)
 
-    def measure(self, model: SharedBottom, split: TensorSplit) -> list[dict[str, dict[str, float]]]:
+    def measure(self, model: PopulationModel, split: TensorSplit) -> list[dict[str, dict[str, float]]]:
         """Every task's metrics for every member: ``[k][task][metric]``."""
         scores = self.predict(model, split)
         out = []
@@ -150,7 +202,7 @@ class Trainer:
             out.append({t.name: all_metrics(t, scores[m, :, i], split.y[:, i], split.groups.get(i)) for i, t in enumerate(self.spec.tasks)})
         return out
 
-    def _evaluate(self, model: SharedBottom, lam: np.ndarray, bad_epoch: list[int]) -> list[MemberResult]:
+    def _evaluate(self, model: PopulationModel, lam: np.ndarray, bad_epoch: list[int]) -> list[MemberResult]:
         val = self.measure(model, self.val)
         test = self.measure(model, self.test)
         results = []

@@ -35,12 +35,12 @@ import numpy as np
 import optuna
 import sqlalchemy.exc
 
+from paretomoo._parallel import InProcess, ProcessPool, fit_in_rounds
 from paretomoo.errors import UserError
 from paretomoo.proposers import make_proposer
 from paretomoo.spec import StudySpec
 from paretomoo.store import Store
 from paretomoo.summary import front_hypervolume
-from paretomoo.trainer import Trainer
 
 T = TypeVar("T")
 
@@ -78,7 +78,6 @@ class WorkerStats:
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    population: int
     heartbeat: float = 10.0  # seconds between heartbeats of running trials
     poll: float = 1.0  # seconds between looks at the queue while others train
     patience: float = 120.0  # seconds to wait for a lost database before giving up
@@ -86,18 +85,24 @@ class WorkerOptions:
 
 def work(
     store: Store,
-    trainer: Trainer,
+    executor: InProcess | ProcessPool,
+    k: int,
+    device: str,
     options: WorkerOptions,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> WorkerStats:
-    """Evaluate trials of ``store``'s study until its budget is spent; say where the time went."""
+    """Evaluate trials of ``store``'s study until its budget is spent; say where the time went.
+
+    Each pass takes up to ``executor.workers × k`` trials (``k`` λ per
+    training process; halved if the device runs out of memory).
+    """
     spec = store.spec
     budget = spec.search.trials
     start = time.perf_counter()
     stats = WorkerStats()
     while True:
         t0 = time.perf_counter()
-        trials, finished, running = _retry(lambda: _next(store, spec, budget, options.population), options.patience)
+        trials, finished, running = _retry(lambda n=executor.workers * k: _next(store, spec, budget, n), options.patience)
         stats.store_s += time.perf_counter() - t0
         if finished >= budget:
             return stats
@@ -111,7 +116,7 @@ def work(
         try:
             with store.heartbeat(trials, options.heartbeat):
                 t0 = time.perf_counter()
-                results = trainer.fit(lam)
+                results, k = fit_in_rounds(executor, lam, k)
                 stats.train_s += time.perf_counter() - t0
         except BaseException:
             try:
@@ -121,7 +126,7 @@ def work(
             raise
         t0 = time.perf_counter()
         for trial, result in zip(trials, results, strict=True):
-            _retry(lambda t=trial, r=result: store.finish(t, r, spec.training.seed, str(trainer.device)), options.patience)
+            _retry(lambda t=trial, r=result: store.finish(t, r, spec.training.seed, device), options.patience)
         stats.store_s += time.perf_counter() - t0
         stats.trials += len(trials)
         mine = stats.trials
@@ -153,14 +158,17 @@ def _next(store: Store, spec: StudySpec, budget: int, k: int) -> tuple[list, int
         if snap.finished >= budget or room <= 0:
             return [], snap.finished, len(snap.running)
         waiting = snap.waiting
-        if waiting == 0 and not snap.batch_open:
+        if snap.missing:  # a proposer died while enqueueing: finish its batch as it would have
+            waiting += propose(store, spec, snap.next_batch - 1, slots=snap.missing)
+        elif waiting == 0 and not snap.batch_open:
             waiting = propose(store, spec, snap.next_batch)
         return store.pop(min(k, room), waiting), snap.finished, len(snap.running)
 
 
-def propose(store: Store, spec: StudySpec, batch_id: int) -> int:
-    """Rebuild the proposer from the stored history, enqueue its next batch; return its size."""
-    history = store.history()
+def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | None = None) -> int:
+    """Rebuild the proposer from the batches before ``batch_id`` and enqueue batch ``batch_id``
+    (only ``slots`` of it, if given); return how many trials were enqueued."""
+    history = store.history(before=batch_id)
     proposer = make_proposer(
         spec.search.optimizer,
         dim=store.space.dim,
@@ -173,8 +181,8 @@ def propose(store: Store, spec: StudySpec, batch_id: int) -> int:
     proposer.replay(history)
     x = proposer.ask(spec.search.batch)
     if len(x):
-        store.enqueue(x, batch_id)
-    return len(x)
+        store.enqueue(x, batch_id, slots)
+    return len(x) if slots is None else len(slots)
 
 
 # What a lost connection looks like: SQLAlchemy's errors, or Optuna's wrapper of them around a commit.

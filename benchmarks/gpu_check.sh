@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The GPU check, under 5 minutes on one H100:
+#   1. the population contract on CUDA: a member of K = 4 matches its λ trained alone,
+#      reruns are identical, and the K that "auto" picks from free memory;
+#   2. benchmarks/trainer_throughput.py on CUDA with populations up to 256
+#      (writes benchmarks/results/trainer_throughput_cuda.json and .png).
+# Arguments go to the benchmark, e.g. --populations 1,64,256 --no-check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+
+nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader || true
+
+timeout 120 "$PY" - <<'EOF'
+import time
+import numpy as np
+import torch
+from paretomoo.data import load_data
+from paretomoo.spec import load_spec
+from paretomoo.study import default_population
+from paretomoo.trainer import Trainer
+
+spec = load_spec("studies/ecommerce.toml").replace(data={"rows": 20000}, training={"epochs": 1, "device": "cuda"})
+trainer = Trainer(spec, load_data(spec.data), "cuda")
+free, total = torch.cuda.mem_get_info()
+per = trainer.member_bytes()
+print(f"free {free / 2**30:.1f} of {total / 2**30:.1f} GiB; {per / 2**20:.1f} MiB per member (demo model) -> auto K = {default_population(trainer.device, per)}")
+lam = np.random.default_rng(0).dirichlet(np.ones(4), size=4)
+start = time.perf_counter()
+population = trainer.fit(lam)
+again = trainer.fit(lam)
+weights = metrics = 0.0
+for k in range(4):
+    alone = trainer.fit(lam[k : k + 1])[0]
+    weights = max(weights, max(float((population[k].state[n] - alone.state[n]).abs().max()) for n in alone.state))
+    metrics = max(metrics, max(abs(population[k].val[t][m] - alone.val[t][m]) for t in alone.val for m in alone.val[t]))
+same = all(torch.equal(a.state[n], b.state[n]) for a, b in zip(population, again) for n in a.state)
+print(f"member vs alone: weights max|d| {weights:.2g}, metrics max|d| {metrics:.2g} (0 on a CPU); reruns identical: {same} ({time.perf_counter() - start:.1f} s)")
+assert weights <= 1e-4 and metrics <= 1e-5 and same, "the population contract does not hold on this GPU"
+EOF
+
+timeout 280 "$PY" benchmarks/trainer_throughput.py --device cuda --populations 1,16,64,256 --seed-steps 20 "$@"

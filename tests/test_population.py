@@ -1,0 +1,247 @@
+"""Population training: a member trains as it would alone, in any layout; out of memory shrinks K.
+
+Measured on a 2-core AMD EPYC (torch 2.13, CPU): a member of a population and
+the same λ trained alone (or in a population of another size, or in another
+process) have identical weights and metrics, bit for bit, so the tests ask for
+equality, for every architecture.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+
+from paretomoo import _parallel, study
+from paretomoo._parallel import ProcessPool, WorkerError, is_out_of_memory
+from paretomoo.data import load_data
+from paretomoo.errors import UserError
+from paretomoo.spec import MODEL_TYPES, StudySpec, parse_spec
+from paretomoo.store import Store
+from paretomoo.study import Layout, choose_layout, default_population, run_study
+from paretomoo.trainer import MemberResult, Trainer
+
+from .conftest import tiny_text
+
+
+def tiny(root: Path, **kw: object) -> StudySpec:
+    text = tiny_text(root, **kw)
+    return parse_spec(tomllib.loads(text), source_text=text)
+
+
+def lambdas(k: int) -> np.ndarray:
+    return np.random.default_rng(0).dirichlet(np.ones(4), size=k)
+
+
+def max_weight_diff(a: MemberResult, b: MemberResult) -> float:
+    assert a.state is not None and b.state is not None and a.state.keys() == b.state.keys()
+    return max(float((a.state[n] - b.state[n]).abs().max()) for n in a.state)
+
+
+def max_metric_diff(a: MemberResult, b: MemberResult) -> float:
+    diffs = [abs(x[t][m] - y[t][m]) for x, y in ((a.val, b.val), (a.test, b.test)) for t in x for m in x[t]]
+    return max(d for d in diffs if not math.isnan(d))
+
+
+def identical(a: MemberResult, b: MemberResult) -> bool:
+    same_weights = (a.state is None) == (b.state is None) and (a.state is None or all(torch.equal(a.state[n], b.state[n]) for n in a.state))
+    return same_weights and a.val == b.val and a.test == b.test and a.failed == b.failed
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    spec = tiny(tmp_path_factory.mktemp("data"))
+    return spec, load_data(spec.data)
+
+
+def trainer_for(data, model_type: str) -> Trainer:
+    spec, dataset = data
+    # small experts for mmoe/ple; the fields that do not apply to a type are ignored by it
+    return Trainer(spec.replace(model={"type": model_type, "experts": 2, "expert": (16, 8)}), dataset, "cpu")
+
+
+# -- a member is a pure function of (spec, λ) ------------------------------------------------
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_member_of_a_population_trains_as_it_would_alone(data, model_type: str) -> None:
+    trainer = trainer_for(data, model_type)
+    lam = lambdas(4)
+    population = trainer.fit(lam)
+    for k in range(4):
+        alone = trainer.fit(lam[k : k + 1])[0]
+        assert population[k].failed is None and alone.failed is None
+        assert max_weight_diff(population[k], alone) == 0.0
+        assert max_metric_diff(population[k], alone) == 0.0
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_population_runs_are_deterministic(data, model_type: str) -> None:
+    trainer = trainer_for(data, model_type)
+    a, b = trainer.fit(lambdas(3)), trainer.fit(lambdas(3))
+    assert all(identical(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_a_non_finite_member_fails_alone(data) -> None:
+    trainer = trainer_for(data, "shared_bottom")
+    good = lambdas(2)
+    lam = np.vstack([good[0], [np.inf, 0.0, 0.0, 0.0], [0.25, np.nan, 0.25, 0.25], good[1]])
+    results = trainer.fit(lam)
+    for bad in (results[1], results[2]):
+        assert bad.failed is not None and "NaN/inf" in bad.failed and bad.state is None
+    alone = trainer.fit(good)
+    for member, reference in zip((results[0], results[3]), alone, strict=True):
+        assert member.failed is None and identical(member, reference)
+
+
+# -- the device's K ---------------------------------------------------------------------------
+
+
+def test_cuda_population_follows_free_memory(monkeypatch) -> None:
+    gib = 1 << 30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10 * gib, 80 * gib))
+    cuda = torch.device("cuda")
+    assert default_population(cuda, member_bytes=100 << 20) == 32  # 5 GiB usable / 100 MiB = 51 → 32
+    assert default_population(cuda, member_bytes=1 << 20) == study.CUDA_MAX_POPULATION
+    assert default_population(cuda, member_bytes=20 * gib) == 1
+    assert default_population(torch.device("cpu")) == study.CPU_POPULATION
+
+
+def test_member_bytes_counts_weights_adam_state_and_activations(data) -> None:
+    trainer = trainer_for(data, "shared_bottom")
+    weights = sum(p.numel() * 4 for p in trainer.new_model(1).parameters())
+    batch_floats = trainer.spec.training.batch_size * 4  # at least the input of each layer, per row
+    assert trainer.member_bytes() > 4 * weights + 2 * batch_floats
+
+
+def test_layout_auto_and_overrides(tmp_path, data, monkeypatch) -> None:
+    monkeypatch.setattr(study, "physical_cores", lambda: 8)
+    trainer = trainer_for(data, "shared_bottom")
+    spec = tiny(tmp_path, population=4, batch=8)
+    assert choose_layout(spec, trainer) == Layout(workers=2, population=4, threads=4)  # a batch of 8 keeps 2 workers busy
+    assert choose_layout(spec.replace(search={"batch": 64}), trainer) == Layout(workers=8, population=4, threads=1)
+    assert choose_layout(spec.replace(training={"workers": 3, "population": 2}), trainer) == Layout(workers=3, population=2, threads=2)
+
+
+def test_workers_key(tmp_path) -> None:
+    assert tiny(tmp_path).training.workers == 0
+    text = tiny_text(tmp_path).replace("population = 4", 'population = 4\nworkers = "auto"')
+    assert parse_spec(tomllib.loads(text)).training.workers == 0
+    two = parse_spec(tomllib.loads(text.replace('workers = "auto"', "workers = 2")))
+    assert two.training.workers == 2
+    assert two.result_hash() == tiny(tmp_path).result_hash()  # a layout does not change what a trial computes
+    with pytest.raises(UserError, match="training.workers"):
+        parse_spec(tomllib.loads(text.replace('workers = "auto"', "workers = -1")))
+
+
+# -- out of memory ------------------------------------------------------------------------------
+
+
+def accounted(store: Store, budget: int) -> None:
+    """Exactly ``budget`` finished trials, one complete per (batch, slot), nothing running."""
+    assert store.n_finished() == budget
+    complete = store.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    slots = [(t.user_attrs["batch"], t.user_attrs["slot"]) for t in complete]
+    assert len(slots) == len(set(slots)) == budget
+    assert store.n_running() == 0
+
+
+def test_out_of_memory_halves_k_and_the_study_completes(tmp_path, monkeypatch) -> None:
+    fit = Trainer.fit
+    sizes: list[int] = []
+
+    def small_device(self: Trainer, lam: np.ndarray, seed: int | None = None) -> list[MemberResult]:
+        sizes.append(len(lam))
+        if len(lam) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return fit(self, lam, seed)
+
+    monkeypatch.setattr(Trainer, "fit", small_device)
+    with pytest.warns(RuntimeWarning, match="out of memory with 4 λ per training pass; going on with 2"):
+        store = run_study(tiny(tmp_path, trials=8, batch=4, population=4).replace(training={"workers": 1}))
+    accounted(store, 8)
+    assert sizes[0] == 4 and all(n <= 2 for n in sizes[1:])  # K stays small once it was halved
+    assert sum(sizes[1:]) == 8
+
+
+def test_out_of_memory_with_one_member_is_raised_and_the_trials_go_back(tmp_path, monkeypatch) -> None:
+    def no_memory(self: Trainer, lam: np.ndarray, seed: int | None = None) -> list[MemberResult]:
+        raise RuntimeError("CUDA error: out of memory")
+
+    monkeypatch.setattr(Trainer, "fit", no_memory)
+    spec = tiny(tmp_path, trials=4, batch=4, population=2).replace(training={"workers": 1})
+    with warnings.catch_warnings(), pytest.raises(RuntimeError, match="out of memory"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        run_study(spec)
+    store = Store.open(spec.name, spec.storage)
+    assert store.n_running() == 0 and store.n_finished() == 0 and store.n_waiting() == 4
+
+
+def test_out_of_memory_is_recognised() -> None:
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert is_out_of_memory(RuntimeError("CUDA error: out of memory"))
+    assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 1 GB"))
+    assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    assert not is_out_of_memory(ValueError("out of memory"))
+
+
+# -- worker processes ------------------------------------------------------------------------------
+
+
+def records(store: Store) -> dict[int, tuple]:
+    return {r.number: (r.state, r.lam, r.val, r.test) for r in store.records()}
+
+
+def test_worker_processes_store_what_one_process_does(tmp_path) -> None:
+    # One process trains populations of 4 with torch's threads; two single-thread
+    # workers train populations of 2: every trial must come out the same, bit for bit.
+    one = run_study(tiny(tmp_path, name="one", trials=8, batch=4, population=4).replace(training={"workers": 1}))
+    two = run_study(tiny(tmp_path, name="two", trials=8, batch=4, population=2).replace(training={"workers": 2}))
+    accounted(two, 8)
+    assert records(one) == records(two)
+    for n in range(8):
+        a, b = one.load_weights(n), two.load_weights(n)
+        assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_interrupt_puts_the_trials_back_and_stops_the_workers(tmp_path, monkeypatch) -> None:
+    seen: list = []
+
+    def interrupted(self: ProcessPool, lam: np.ndarray, k: int) -> list[MemberResult]:
+        seen.extend(self.processes)
+        assert all(p.is_alive() for p in seen)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ProcessPool, "fit", interrupted)
+    spec = tiny(tmp_path, trials=8, batch=4, population=2).replace(training={"workers": 2})
+    with pytest.raises(KeyboardInterrupt):
+        run_study(spec)
+    assert len(seen) == 2 and not any(p.is_alive() for p in seen)
+    store = Store.open(spec.name, spec.storage)
+    assert store.n_running() == 0 and store.n_waiting() == 4  # the popped four, queued again
+    accounted(run_study(spec.replace(training={"workers": 1})), 8)  # and a rerun finishes the study
+
+
+def test_a_worker_error_is_raised_with_its_traceback_and_the_pool_goes_on(tmp_path) -> None:
+    spec = tiny(tmp_path)
+    with ProcessPool(spec, "cpu", workers=2) as pool:
+        procs = pool.processes
+        with pytest.raises(WorkerError, match="Traceback"):
+            pool.fit(np.full((2, 3), 1 / 3), k=1)  # three weights for four tasks
+        with pytest.raises(ValueError, match="do not fit"):
+            pool.fit(lambdas(3), k=1)
+        results = pool.fit(lambdas(3), k=2)
+    assert [r.failed for r in results] == [None] * 3 and not any(p.is_alive() for p in procs)
+    expected = Trainer(spec, load_data(spec.data), "cpu").fit(lambdas(3))
+    assert all(identical(got, want) for got, want in zip(results, expected, strict=True))
+
+
+def test_processes_count_physical_cores() -> None:
+    assert 1 <= _parallel.physical_cores() <= len(os.sched_getaffinity(0))
