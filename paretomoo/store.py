@@ -132,10 +132,11 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.RDBS
                 if url.startswith("sqlite:///"):
                     _sqlite_wal(storage)
                 return storage
-            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError) as exc:
                 # Workers starting together on a new database race to create Optuna's
                 # tables; the loser finds them made a moment later.
-                if attempt == 4:
+                racing = not isinstance(exc, sqlalchemy.exc.OperationalError) or "already exists" in str(exc)
+                if attempt == 4 or not racing:
                     raise
                 time.sleep(0.5 * (attempt + 1))
         raise AssertionError("unreachable")
