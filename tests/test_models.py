@@ -16,16 +16,9 @@ from paretomoo.spec import ModelSpec, load_spec
 from paretomoo.tasks import ndcg_at_k
 from paretomoo.trainer import Trainer
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 DEMO = "studies/ecommerce.toml"
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These kernels are small: one thread is the fastest, and it does not stall when other processes share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # Every architecture, small enough to train in about a second on 20k rows.

@@ -24,16 +24,9 @@ from paretomoo.tasks import auc, task_loss
 from paretomoo.trainer import Trainer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These kernels are small: one thread is the fastest, and it does not stall when other processes share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 SPEC = """
