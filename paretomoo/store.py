@@ -293,6 +293,9 @@ class Store:
                 # Optuna notes that heartbeats are made for optimize(); paretomoo sends them itself.
                 warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
                 trial = self.study.ask(self.dists)
+            # the first heartbeat before the signature: a trial whose process dies from here on
+            # is found either by its heartbeat or, unsigned, by its age (requeue_interrupted)
+            self.storage.record_heartbeat(trial._trial_id)
             trial.set_user_attr("worker", {"host": _host(), "pid": os.getpid()})
             out.append(trial)
         return out

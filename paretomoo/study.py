@@ -86,7 +86,7 @@ def choose_layout(spec: StudySpec, trainer: Trainer) -> Layout:
 
 
 def prepare(
-    spec: StudySpec, *, storage: str | None = None, device: str | None = None, heartbeat: int | None = None
+    spec: StudySpec, *, storage: str | None = None, device: str | None = None, heartbeat: int = 10
 ) -> tuple[Store, Trainer, Layout]:
     """Load the data, open (or create) the study and choose how to train."""
     # Data first: a bad data file or task must not leave an empty study behind.
