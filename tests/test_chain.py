@@ -19,9 +19,15 @@ def _batch(rows: int = 50, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return num, cat
 
 
+def _inputs(model, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+    parts = [num.unsqueeze(0).expand(model.population, -1, -1)]
+    parts.extend(table.index_select(1, cat[:, j]) for j, table in enumerate(model.embeddings))
+    return torch.cat(parts, dim=-1)
+
+
 def _reference(model, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
     """The same model in plain autograd ops."""
-    h = model.inputs(num, cat)
+    h = _inputs(model, num, cat)
     for w, b in [(layer.weight, layer.bias) for layer in model.bottom] + model.towers.layers():
         h = torch.relu(torch.baddbmm(b, h, w))
     k, rows, t = h.shape[0], h.shape[1], model.towers.head_weight.shape[1]
@@ -48,7 +54,7 @@ def test_same_weights_and_function_as_separate_towers() -> None:
     spec = ModelSpec(bottom=(32, 8), tower=(16, 8))
     model = build_model(SHAPE, spec, [0, 3])
     num, cat = _batch()
-    h = model.inputs(num, cat)
+    h = _inputs(model, num, cat)
     for layer in model.bottom:
         h = torch.relu(torch.baddbmm(layer.bias, h, layer.weight))
     out = model(num, cat)
