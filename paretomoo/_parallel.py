@@ -111,7 +111,13 @@ class ProcessPool:
     ``k`` rows each), so it takes at most ``workers × k`` rows.
     """
 
-    def __init__(self, spec: StudySpec, device: str, workers: int, threads: int = 1) -> None:
+    def __init__(self, spec: StudySpec, device: str, workers: int, threads: int = 1, wait: bool = True) -> None:
+        """Start the processes; with ``wait`` return once every one holds its data.
+
+        ``wait=False`` returns at once, so the caller can do its own start-up
+        meanwhile; the first ``fit`` (or ``ready``) waits and raises a worker's
+        start-up error.
+        """
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
@@ -127,11 +133,18 @@ class ProcessPool:
                 child.close()
                 self._procs.append(proc)
                 self._conns.append(parent)
-            for i in range(workers):  # wait until every worker holds its data; surface start-up errors here
-                self._receive(i)
+            self._starting = list(range(workers))
+            if wait:
+                self.ready()
         except BaseException:
             self.close(wait=False)
             raise
+
+    def ready(self) -> None:
+        """Wait until every worker holds its data; raise the first start-up error."""
+        while self._starting:
+            self._receive(self._starting[0])
+            self._starting.pop(0)
 
     def fit(self, lam: np.ndarray, k: int) -> list[MemberResult]:
         """``lam[N, T]`` with ``N ≤ workers × k`` → N results, in row order.
@@ -141,6 +154,7 @@ class ProcessPool:
         """
         if len(lam) > self.workers * k:
             raise ValueError(f"{len(lam)} λ do not fit {self.workers} workers × populations of {k}")
+        self.ready()
         pops = _populations(np.asarray(lam, dtype=np.float64), -(-len(lam) // self.workers))
         for i, pop in enumerate(pops):
             try:
@@ -216,6 +230,7 @@ def _serve(conn: Connection, spec: StudySpec, device: str, threads: int) -> None
 
     try:
         trainer = Trainer(spec, load_data(spec.data), device)
+        trainer.warm_up()
     except Exception as exc:
         _send(conn, _failure(exc))
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from paretomoo._parallel import InProcess, ProcessPool, physical_cores
 from paretomoo.data import load_data
 from paretomoo.spec import StudySpec
 from paretomoo.store import Store
-from paretomoo.trainer import Trainer
+from paretomoo.trainer import Trainer, resolve_device
 from paretomoo.worker import Progress, WorkerOptions, WorkerStats, work
 
 
@@ -73,15 +74,17 @@ def default_workers(device: torch.device) -> int:
     return physical_cores() if device.type == "cpu" else 1
 
 
-def choose_layout(spec: StudySpec, trainer: Trainer) -> Layout:
-    """The spec's ``training.workers`` and ``training.population``, "auto" resolved for the trainer's device.
+def choose_layout(spec: StudySpec, device: torch.device, member_bytes: Callable[[], int] | None = None) -> Layout:
+    """The spec's ``training.workers`` and ``training.population``, "auto" resolved for a device.
 
     "auto" workers are never more than one proposal batch keeps busy
     (``search.batch / population``): a pass trains at most one batch.
+    ``member_bytes`` (``Trainer.member_bytes``) is called only for an "auto"
+    population on a GPU; a CPU layout needs no data.
     """
-    member_bytes = trainer.member_bytes() if trainer.device.type == "cuda" and not spec.training.population else None
-    population = spec.training.population or default_population(trainer.device, member_bytes)
-    workers = spec.training.workers or min(default_workers(trainer.device), -(-spec.search.batch // population))
+    needs_bytes = device.type == "cuda" and not spec.training.population and member_bytes is not None
+    population = spec.training.population or default_population(device, member_bytes() if needs_bytes else None)
+    workers = spec.training.workers or min(default_workers(device), -(-spec.search.batch // population))
     return Layout(workers=workers, population=population, threads=max(1, physical_cores() // workers))
 
 
@@ -93,7 +96,7 @@ def prepare(
     data = load_data(spec.data)
     trainer = Trainer(spec, data, device or spec.training.device)
     store = Store.create_or_resume(spec, storage, heartbeat=heartbeat)
-    layout = choose_layout(spec, trainer)
+    layout = choose_layout(spec, trainer.device, trainer.member_bytes)
     if "model_shape" not in store.study.user_attrs:
         store.study.set_user_attr("model_shape", trainer.shape.to_dict())
     return store, trainer, layout
@@ -105,12 +108,17 @@ def execute(
     layout: Layout,
     options: WorkerOptions | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    executor: ProcessPool | None = None,
 ) -> WorkerStats:
-    """Work on the study (``paretomoo.worker.work``) with ``layout``'s processes until the budget is spent."""
+    """Work on the study (``paretomoo.worker.work``) with ``layout``'s processes until the budget is spent.
+
+    ``executor``: processes already started for ``layout`` (see ``run_study``);
+    the caller closes them.
+    """
     if store.n_finished() >= store.spec.search.trials:  # no processes to start for a finished study
         return WorkerStats()
-    with _executor(store.spec, trainer, layout) as executor:
-        return work(store, executor, layout.population, str(trainer.device), options or WorkerOptions(), on_progress)
+    with contextlib.nullcontext(executor) if executor is not None else _executor(store.spec, trainer, layout) as ex:
+        return work(store, ex, layout.population, str(trainer.device), options or WorkerOptions(), on_progress)
 
 
 def run_study(
@@ -135,11 +143,33 @@ def run_study(
     Other processes may work on the same study at the same time
     (``paretomoo worker``): they share it through the store.
     """
-    store, trainer, layout = prepare(spec, storage=storage, device=device)
-    if on_start is not None:
-        on_start(store, trainer, layout)
-    execute(store, trainer, layout, on_progress=on_progress)
+    with contextlib.ExitStack() as stack:
+        pool = _start_cpu_workers(spec, device)
+        if pool is not None:
+            stack.enter_context(pool)  # stopped on the way out, without waiting for a pass if on an error
+        store, trainer, layout = prepare(spec, storage=storage, device=device)
+        if on_start is not None:
+            on_start(store, trainer, layout)
+        execute(
+            store, trainer, layout, on_progress=on_progress, executor=pool if pool is not None and pool.workers == layout.workers else None
+        )
     return store
+
+
+def _start_cpu_workers(spec: StudySpec, device: str | None) -> ProcessPool | None:
+    """The worker processes of a CPU layout, started before this process loads the data and opens the store.
+
+    A worker takes 2-3 s to start (import torch, build the data, warm up); on
+    the demo study starting them first saves about 2 s of a 25 s run. A GPU
+    layout depends on the data (``Trainer.member_bytes``), so it starts later.
+    """
+    dev = resolve_device(device or spec.training.device)
+    if dev.type != "cpu":
+        return None
+    layout = choose_layout(spec, dev)
+    if layout.workers == 1:
+        return None
+    return ProcessPool(spec, str(dev), layout.workers, layout.threads, wait=False)
 
 
 def _executor(spec: StudySpec, trainer: Trainer, layout: Layout) -> InProcess | ProcessPool:

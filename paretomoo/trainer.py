@@ -100,6 +100,15 @@ class Trainer:
         s = self.spec.training.seed if seed is None else seed
         return build_model(self.shape, self.spec.model, [s] * population).to(self.device)
 
+    def warm_up(self) -> None:
+        """Do now what the first ``fit`` of a process would pay for once.
+
+        Creating the first ``torch.optim`` optimizer imports ``torch._dynamo``
+        (about a second on a 2-core CPU); a worker process does it while it
+        starts, beside the study's own start-up, rather than in its first pass.
+        """
+        _adamw([torch.nn.Parameter(torch.zeros(1, device=self.device))], self.spec.training.lr, self.spec.training.weight_decay)
+
     def member_bytes(self) -> int:
         """An estimate of the device memory one population member needs while it trains.
 

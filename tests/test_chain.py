@@ -90,14 +90,18 @@ def test_evaluation_reuses_buffers_on_cpu_only() -> None:
     torch.testing.assert_close(b, _reference(model, *_batch(rows=300, seed=1)).detach())
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_evaluation_keeps_no_buffers() -> None:
-    model = build_model(SHAPE, ModelSpec(bottom=(32, 8), tower=(16,)), [0, 1]).cuda()
-    num, cat = _batch(rows=300)
+def test_evaluation_off_the_cpu_keeps_no_buffers() -> None:
+    """On a GPU evaluation chunks are large and the caching allocator recycles memory: no buffers are kept.
+
+    Run on the "meta" device, which computes shapes only, so the rule is checked without a GPU.
+    """
+    model = build_model(SHAPE, ModelSpec(bottom=(32, 8), tower=(16,)), [0, 1]).to("meta")
+    num, cat = (t.to("meta") for t in _batch(rows=300))
     with torch.no_grad():
-        a = model(num.cuda(), cat.cuda())
-    assert model.workspace == {}
-    torch.testing.assert_close(a.cpu(), _reference(model.cpu(), num, cat).detach())
+        out = model(num, cat)
+    assert out.shape == (2, 300, SHAPE.n_tasks) and model.workspace == {}
+    model(num, cat)  # a training pass keeps its buffers on any device
+    assert model.workspace and all(v.device.type == "meta" for v in model.workspace.values())
 
 
 def test_inputs_that_need_no_gradient_get_none() -> None:

@@ -125,9 +125,11 @@ def test_layout_auto_and_overrides(tmp_path, data, monkeypatch) -> None:
     monkeypatch.setattr(study, "physical_cores", lambda: 8)
     trainer = trainer_for(data, "shared_bottom")
     spec = tiny(tmp_path, population=4, batch=8)
-    assert choose_layout(spec, trainer) == Layout(workers=2, population=4, threads=4)  # a batch of 8 keeps 2 workers busy
-    assert choose_layout(spec.replace(search={"batch": 64}), trainer) == Layout(workers=8, population=4, threads=1)
-    assert choose_layout(spec.replace(training={"workers": 3, "population": 2}), trainer) == Layout(workers=3, population=2, threads=2)
+    assert choose_layout(spec, trainer.device) == Layout(workers=2, population=4, threads=4)  # a batch of 8 keeps 2 workers busy
+    assert choose_layout(spec.replace(search={"batch": 64}), trainer.device) == Layout(workers=8, population=4, threads=1)
+    assert choose_layout(spec.replace(training={"workers": 3, "population": 2}), trainer.device) == Layout(
+        workers=3, population=2, threads=2
+    )
 
 
 def test_workers_key(tmp_path) -> None:
@@ -241,6 +243,34 @@ def test_a_worker_error_is_raised_with_its_traceback_and_the_pool_goes_on(tmp_pa
     assert [r.failed for r in results] == [None] * 3 and not any(p.is_alive() for p in procs)
     expected = Trainer(spec, load_data(spec.data), "cpu").fit(lambdas(3))
     assert all(identical(got, want) for got, want in zip(results, expected, strict=True))
+
+
+def test_a_pool_started_without_waiting_raises_a_start_up_error_at_its_first_fit(tmp_path) -> None:
+    broken = tiny(tmp_path).replace(data={"rows": 0})  # past the spec's checks: fails while a worker builds the data
+    with ProcessPool(broken, "cpu", workers=2, wait=False) as pool:
+        procs = pool.processes
+        with pytest.raises(WorkerError, match="Traceback"):
+            pool.fit(lambdas(2), k=1)
+    assert not any(p.is_alive() for p in procs)
+
+
+def test_cpu_workers_start_before_the_data_is_loaded_and_train_the_study(tmp_path, monkeypatch) -> None:
+    events: list[str] = []
+    real_load, real_init = study.load_data, ProcessPool.__init__
+
+    def load(spec):  # type: ignore[no-untyped-def]
+        events.append("data")
+        return real_load(spec)
+
+    def init(self, *args, **kw):  # type: ignore[no-untyped-def]
+        events.append(f"pool wait={kw.get('wait', True)}")
+        real_init(self, *args, **kw)
+
+    monkeypatch.setattr(study, "load_data", load)
+    monkeypatch.setattr(ProcessPool, "__init__", init)
+    store = run_study(tiny(tmp_path, trials=8, batch=4, population=2).replace(training={"workers": 2}))
+    assert events == ["pool wait=False", "data"]  # one pool, started first, and it trained every trial
+    accounted(store, 8)
 
 
 def test_processes_count_physical_cores() -> None:
