@@ -13,8 +13,8 @@ Why processes on a CPU: a population step is a chain of small matrix products
 and memory-bound element-wise kernels, launched one by one from Python; one
 single-thread process per core runs that chain on each core independently,
 where one process with a thread per core splits every small kernel between
-the cores and waits for both. Measured on 2 cores: 1.05-1.2× the trials per
-minute on a 256-128 model, 1.5× on the demo's small one (see
+the cores and waits for both. Measured on 2 cores: 1.1× the trials per
+minute on a 256-128 model, 1.2-1.4× on the demo's small one (see
 ``study.CPU_POPULATION``).
 
 An executor is used as a context manager: leaving the block (normally, on an

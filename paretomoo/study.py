@@ -27,14 +27,14 @@ class Layout:
 
 # λ per training pass of one CPU process. Measured with benchmarks/trainer_throughput.py
 # on a 2-core AMD EPYC (shared bottom 256-128, towers 64, 160k rows, 2 epochs; seconds
-# per trial over three runs on a shared machine):
-#   2 single-thread processes × K = 2, 4, 8:       1.45-1.67, 1.46-1.64, 1.41-1.57
-#   1 process with 2 threads × K = 4, 8, 16, 32:   1.54-1.75, 1.49-1.99, 1.66-1.85, 1.84-2.10
-#   seed loop (DataLoader of dict rows, nn.Module per λ): 11.4-16.1
-# K = 2..8 lie within the noise; larger K spills a step's activations ([K, batch,
-# width] floats) out of the core's cache, and K = 1 costs a population of two
-# (see Trainer.fit). On the demo study (a small model, where per-step overhead
-# dominates) 2 processes × 4 take 36 s and 1 process × 4 with 2 threads 53 s.
+# per trial, 2026-11-28):
+#   2 single-thread processes × K = 2, 4, 8:       1.19, 1.13, 1.20
+#   1 process with 2 threads × K = 4, 8, 16, 32:   1.26, 1.26, 1.30, 1.34
+#   seed loop (DataLoader of dict rows, nn.Module per λ): 11.3
+# Larger K spills a step's activations ([K, batch, width] floats) out of the core's
+# cache, and K = 1 costs a population of two (see Trainer.fit). On the demo study (a
+# small model, where per-step overhead weighs more) 2 processes × 4 take 23-27 s and
+# 1 process × 4 with 2 threads 32 s.
 CPU_POPULATION = 4
 # On a GPU: the largest population the benchmark tries (benchmarks/gpu_check.sh),
 # and the share of the free memory that populations may plan on (the rest is
@@ -67,8 +67,8 @@ def default_population(device: torch.device, member_bytes: int | None = None) ->
 def default_workers(device: torch.device) -> int:
     """Training processes when the spec says "auto": one per physical core on a CPU, one per GPU.
 
-    On 2 cores, two single-thread processes of K = 4 train 1.05-1.2× as many λ
-    per minute as one process with two threads on a 256-128 model, and 1.5× on
+    On 2 cores, two single-thread processes of K = 4 train 1.1× as many λ
+    per minute as one process with two threads on a 256-128 model, and 1.2-1.4× on
     the demo's small one (see ``CPU_POPULATION``).
     """
     return physical_cores() if device.type == "cpu" else 1
