@@ -20,9 +20,13 @@ only.
   groups of h, and task t's score is its group's dot product with ``W[:, t]``;
 * returns ``[K, B, T]``.
 
-Buffers live in ``workspace`` (a dict, one per model) keyed by shape: a few
-shapes per fit (the batch, the last short batch, the evaluation chunks).
-Evaluation on a GPU allocates as usual, so its large chunks leave nothing behind.
+Buffers live in ``workspace`` (a dict, one per model) keyed by shape (the batch
+and the last, shorter one) and serve training passes only, one at a time: a
+forward pass overwrites the previous one's buffers, so each must have had its
+backward pass first (autograd raises otherwise). Evaluation allocates as usual:
+on a CPU reusing buffers there gained nothing measurable, on a GPU its chunks
+are large, and a model in ``eval()`` mode (``load_model``) never touches the
+workspace, so several threads may score with it at once.
 """
 
 from __future__ import annotations
@@ -118,14 +122,15 @@ def dense_chain(
     x: torch.Tensor,
     layers: Sequence[tuple[torch.Tensor, torch.Tensor]],
     head: tuple[torch.Tensor, torch.Tensor],
-    workspace: dict[Any, torch.Tensor],
+    workspace: dict[Any, torch.Tensor] | None,
 ) -> torch.Tensor:
-    """ReLU layers, then per-task heads: ``x[K, B, i]`` → ``[K, B, T]`` (see the module's doc)."""
+    """ReLU layers, then per-task heads: ``x[K, B, i]`` → ``[K, B, T]`` (see the module's doc).
+
+    ``workspace`` is used only by passes that autograd records (training);
+    pass ``None`` for none at all.
+    """
     if not layers:
         raise ValueError("dense_chain needs at least one hidden layer")
     flat = [p for pair in (*layers, head) for p in pair]
-    # A training step reuses its buffers, and so does evaluation on a CPU (small chunks, cold pages otherwise);
-    # evaluation on a GPU runs chunks of up to a million member-rows that its caching allocator recycles anyway.
     training = torch.is_grad_enabled() and any(p.requires_grad for p in (x, *flat))
-    ws = workspace if training or x.device.type == "cpu" else None
-    return _DenseChain.apply(x, ws, *flat)
+    return _DenseChain.apply(x, workspace if training else None, *flat)

@@ -220,7 +220,7 @@ class SharedBottom(PopulationModel):
     def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
         layers = [(layer.weight, layer.bias) for layer in self.bottom] + self.towers.layers()
         head = (self.towers.head_weight, self.towers.head_bias)
-        return dense_chain(self.inputs(num, cat), layers, head, self.workspace)
+        return dense_chain(self.inputs(num, cat), layers, head, self.workspace if self.training else None)
 
     @classmethod
     def flops_per_row(cls, shape: ModelShape, spec: ModelSpec) -> int:
