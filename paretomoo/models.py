@@ -77,6 +77,10 @@ class PopGroupLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:
             return torch.einsum("kbi,kgio->kgbo", x, self.weight) + self.bias
+        if self.weight.shape[-1] == 1:
+            # one output per group (a tower's score): a dot product per row, 3-6× quicker than
+            # a one-column batched product, which BLAS runs at a few GFLOP/s
+            return (x * self.weight.transpose(-1, -2)).sum(dim=-1, keepdim=True) + self.bias
         k, g, b, i = x.shape
         out = torch.baddbmm(self.bias.reshape(k * g, 1, -1), x.reshape(k * g, b, i), self.weight.reshape(k * g, i, -1))
         return out.view(k, g, b, -1)
@@ -249,30 +253,25 @@ class _Level(nn.Module):
         self.shared_gate = init.linear(dims[0], n) if gate_shared else None
         stream = [t for t in range(n_tasks) for _ in range(per_task)] + [n_tasks] * shared
         self.register_buffer("stream", torch.tensor(stream), persistent=False)
+        # the experts each task's gate covers: its own, then the shared ones ([T, E_t + S] indices into the N experts)
+        own = [[*range(t * per_task, (t + 1) * per_task), *range(n_tasks * per_task, n)] for t in range(n_tasks)]
+        self.register_buffer("own", torch.tensor(own), persistent=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``x``: ``[K, B, i]`` (level 0) or streams ``[K, T + 1, B, i]`` → task outputs ``[K, T, B, o]``, shared ``[K, B, o]``."""
         first = x.dim() == 3
         experts = self.experts(x if first else x.index_select(1, self.stream))  # [K, N, B, o]
         gates = torch.softmax(self.task_gates(x if first else x[:, : self.n_tasks]), dim=-1)  # [K, T, B, E_t + S]
-        # every task mixes all experts (MMoE) or its own and the shared ones (PLE): [K, 1 or T, E_t + S, B, o]
-        mixed = experts.unsqueeze(1) if self.per_task == 0 else self._own(experts)
-        # a broadcast product and sum, not einsum: einsum would run K·T·B matrix products of one row each
-        tasks = (gates.transpose(2, 3).unsqueeze(-1) * mixed).sum(dim=2)
+        if self.per_task:  # PLE: each task's gate spread over all N experts, zero off its own and the shared ones
+            k, t, b, _ = gates.shape
+            gates = gates.new_zeros(k, t, b, experts.shape[1]).scatter(-1, self.own.view(1, t, 1, -1).expand(k, t, b, -1), gates)
+        # Σ_e gate_e · expert_e as one batched product per member and row, [K, B, T, N] @ [K, B, N, o]:
+        # 3-5× quicker forward and backward than a broadcast product and sum (2-core EPYC, K = 4, 8 experts)
+        tasks = torch.matmul(gates.transpose(1, 2), experts.transpose(1, 2)).transpose(1, 2)  # [K, T, B, o]
         if self.shared_gate is None:
             return tasks, None
         g = torch.softmax(self.shared_gate(x if first else x[:, self.n_tasks]), dim=-1)  # [K, B, N]
         return tasks, (g.transpose(1, 2).unsqueeze(-1) * experts).sum(dim=1)
-
-    def _own(self, experts: torch.Tensor) -> torch.Tensor:
-        """Each task's own experts and the shared ones: ``[K, N, B, o]`` → ``[K, T, E_t + S, B, o]``.
-
-        Slices and a stack rather than advanced indexing: the backward of
-        ``experts[:, index]`` accumulates with atomics, which made runs differ
-        in the last bits on a multi-threaded CPU; this one is deterministic.
-        """
-        p, shared = self.per_task, experts[:, self.n_tasks * self.per_task :]
-        return torch.stack([torch.cat([experts[:, t * p : (t + 1) * p], shared], dim=1) for t in range(self.n_tasks)], dim=1)
 
     @staticmethod
     def flops(n_tasks: int, shared: int, per_task: int, dims: Sequence[int], gate_shared: bool) -> int:
