@@ -198,6 +198,24 @@ class _Towers(nn.Module):
         self.head_weight = nn.Parameter(torch.stack([tower[-1].weight.data[..., 0] for tower in towers], dim=1))  # [K, T, h]
         self.head_bias = nn.Parameter(torch.cat([tower[-1].bias.data for tower in towers], dim=-1))  # [K, 1, T]
 
+    def _load_from_state_dict(self, state_dict: dict[str, torch.Tensor], prefix: str, *args: object) -> None:
+        """Also read weights stored tower by tower (``towers.<t>.<layer>.weight``), as studies and exports of
+        earlier versions hold them: the same numbers, laid out as above."""
+        if f"{prefix}0.0.weight" in state_dict:
+            n_tasks, depth = self.head_weight.shape[1], len(self.middle) + 2
+            old = [
+                [(state_dict.pop(f"{prefix}{t}.{j}.weight"), state_dict.pop(f"{prefix}{t}.{j}.bias")) for j in range(depth)]
+                for t in range(n_tasks)
+            ]
+            state_dict[f"{prefix}first.weight"] = torch.cat([tower[0][0] for tower in old], dim=-1)
+            state_dict[f"{prefix}first.bias"] = torch.cat([tower[0][1] for tower in old], dim=-1)
+            for j in range(1, depth - 1):
+                state_dict[f"{prefix}middle.{j - 1}.weight"] = torch.stack([tower[j][0] for tower in old], dim=1)
+                state_dict[f"{prefix}middle.{j - 1}.bias"] = torch.stack([tower[j][1] for tower in old], dim=1)
+            state_dict[f"{prefix}head_weight"] = torch.stack([tower[-1][0][..., 0] for tower in old], dim=1)
+            state_dict[f"{prefix}head_bias"] = torch.cat([tower[-1][1] for tower in old], dim=-1)
+        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
+
     def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The towers' hidden layers as dense ``(W[K, i, o], b[K, 1, o])`` pairs (block-diagonal past the first)."""
         out = [(self.first.weight, self.first.bias)]

@@ -27,10 +27,10 @@ class Layout:
 
 # λ per training pass of one CPU process. Measured with benchmarks/trainer_throughput.py
 # on a 2-core AMD EPYC (shared bottom 256-128, towers 64, 160k rows, 2 epochs; seconds
-# per trial, 2026-11-28):
-#   2 single-thread processes × K = 2, 4, 8:       1.19, 1.13, 1.20
-#   1 process with 2 threads × K = 4, 8, 16, 32:   1.26, 1.26, 1.30, 1.34
-#   seed loop (DataLoader of dict rows, nn.Module per λ): 11.3
+# per trial, two runs on 2026-11-28):
+#   2 single-thread processes × K = 2, 4, 8:       1.19-1.22, 1.10-1.13, 1.11-1.20
+#   1 process with 2 threads × K = 4, 8, 16, 32:   1.23-1.26, 1.18-1.26, 1.26-1.30, 1.28-1.34
+#   seed loop (DataLoader of dict rows, nn.Module per λ): 11.3-12.0
 # Larger K spills a step's activations ([K, batch, width] floats) out of the core's
 # cache, and K = 1 costs a population of two (see Trainer.fit). On the demo study (a
 # small model, where per-step overhead weighs more) 2 processes × 4 take 23-27 s and

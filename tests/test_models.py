@@ -11,7 +11,7 @@ import torch
 import paretomoo
 from paretomoo.cli import main
 from paretomoo.data import load_data
-from paretomoo.models import ModelShape, build_model, flops_per_row
+from paretomoo.models import ModelShape, SharedBottom, _Init, build_model, flops_per_row
 from paretomoo.spec import ModelSpec, load_spec
 from paretomoo.tasks import ndcg_at_k
 from paretomoo.trainer import Trainer
@@ -110,6 +110,24 @@ def test_every_architecture_learns_every_task(synthetic, name: str) -> None:
     assert val["ad_click"]["auc"] > 0.75, val["ad_click"]
     assert val["search"]["ndcg@10"] > random_ndcg + 0.15, (val["search"], random_ndcg)
     assert val["fraud"]["pr_auc"] > 5 * fraud_rate and val["fraud"]["auc"] > 0.8, (val["fraud"], fraud_rate)
+
+
+@pytest.mark.parametrize("tower", [(16,), (16, 8)])
+def test_shared_bottom_loads_weights_stored_tower_by_tower(tower: tuple[int, ...]) -> None:
+    """Studies and exports of earlier versions hold one tower per task (``towers.<t>.<layer>``): they still load."""
+    spec = ModelSpec(embedding_dim=4, bottom=(32, 16), tower=tower)
+    # the earlier layout, drawn in the same order from the same seed: embeddings, bottom, then tower by tower
+    init = _Init([3])
+    old = torch.nn.Module()
+    old.embeddings = init.embeddings(SHAPE.cardinalities, spec.embedding_dim)
+    old.bottom = init.mlp([SharedBottom.input_dim(SHAPE, spec), *spec.bottom], final_relu=True)
+    old.towers = torch.nn.ModuleList(init.mlp([spec.bottom[-1], *tower, 1], final_relu=False) for _ in range(SHAPE.n_tasks))
+    state = old.state_dict()
+    assert "towers.0.0.weight" in state and "towers.first.weight" not in state
+    model = build_model(SHAPE, spec, [0])
+    model.load_state_dict(state)
+    same_seed = build_model(SHAPE, spec, [3])
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), same_seed.parameters(), strict=True))
 
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
