@@ -40,22 +40,13 @@ import numpy as np
 import torch
 
 from paretomoo.spec import StudySpec
-from paretomoo.trainer import MemberResult, Trainer
+from paretomoo.trainer import MemberResult, Trainer, is_out_of_memory
 
 __all__ = ["InProcess", "ProcessPool", "WorkerError", "fit_in_rounds", "is_out_of_memory", "physical_cores"]
 
 
 class WorkerError(RuntimeError):
     """A worker process failed (its traceback is in the message) or died."""
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` says that a device (or the host) ran out of memory."""
-    if isinstance(exc, torch.cuda.OutOfMemoryError | MemoryError):
-        return True
-    text = str(exc).lower()
-    # CUDA: "CUDA out of memory"; the CPU allocator: "not enough memory: you tried to allocate"
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "not enough memory" in text)
 
 
 def physical_cores() -> int:

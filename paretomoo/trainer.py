@@ -62,6 +62,15 @@ class MemberResult:
     seconds: float = 0.0
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says that a device (or the host) ran out of memory."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError | MemoryError):
+        return True
+    text = str(exc).lower()
+    # CUDA: "CUDA out of memory"; the CPU allocator: "not enough memory: you tried to allocate"
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "not enough memory" in text)
+
+
 def _adamw(params: list[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW with its fused kernel (one pass over every parameter), or ``foreach`` where this torch has none for the device.
 
@@ -152,27 +161,43 @@ class Trainer:
         differences (up to 7e-3 after the demo's 6 epochs).
 
         Running out of device memory raises (``torch.cuda.OutOfMemoryError``);
-        the caller retries with a smaller K (``_parallel.fit_in_rounds``).
+        the caller retries with a smaller K (``_parallel.fit_in_rounds``). A
+        lone λ whose pair does not fit trains alone, so that a model that fits
+        the device once always trains (its last bits may then differ from a
+        population's).
         """
         lam = np.atleast_2d(np.asarray(lam, dtype=np.float64))
         k = lam.shape[0]
-        rows = np.vstack([lam, lam]) if k == 1 else lam
-        cfg = self.spec.training
-        seed = cfg.seed if seed is None else seed
+        seed = self.spec.training.seed if seed is None else seed
         start = time.perf_counter()
+        if k > 1:
+            results = self._fit(lam, seed)
+        else:
+            try:
+                results = self._fit(np.vstack([lam, lam]), seed)[:1]
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                results = []
+            if not results:  # out of the except block: the traceback, and the tensors its frames hold, are gone
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                results = self._fit(lam, seed)
+        per = (time.perf_counter() - start) / k
+        for r in results:
+            r.seconds = per
+        return results
+
+    def _fit(self, rows: np.ndarray, seed: int) -> list[MemberResult]:
         deterministic = torch.are_deterministic_algorithms_enabled()
         if self.device.type == "cuda":
             torch.use_deterministic_algorithms(True, warn_only=True)
         try:
             model = build_model(self.shape, self.spec.model, [seed] * len(rows)).to(self.device)
             bad_epoch = self._train(model, torch.as_tensor(rows, dtype=torch.float32, device=self.device), seed)
-            results = self._evaluate(model, rows, bad_epoch)[:k]
+            return self._evaluate(model, rows, bad_epoch)
         finally:
             torch.use_deterministic_algorithms(deterministic)
-        per = (time.perf_counter() - start) / k
-        for r in results:
-            r.seconds = per
-        return results
 
     def _train(self, model: PopulationModel, lam: torch.Tensor, seed: int) -> list[int]:
         cfg = self.spec.training

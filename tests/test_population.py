@@ -186,6 +186,24 @@ def test_out_of_memory_with_one_member_is_raised_and_the_trials_go_back(tmp_path
     assert store.n_running() == 0 and store.n_finished() == 0 and store.n_waiting() == 4
 
 
+def test_a_lone_lambda_whose_pair_does_not_fit_trains_alone(data, monkeypatch) -> None:
+    trainer = trainer_for(data, "shared_bottom")
+    train = Trainer._train
+    populations: list[int] = []
+
+    def one_model_fits(self: Trainer, model, lam, seed):  # type: ignore[no-untyped-def]
+        populations.append(model.population)
+        if model.population > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return train(self, model, lam, seed)
+
+    monkeypatch.setattr(Trainer, "_train", one_model_fits)
+    (result,) = trainer.fit(lambdas(1))
+    assert populations == [2, 1] and result.failed is None and result.state is not None
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        trainer.fit(lambdas(2))  # a population is the caller's to shrink (fit_in_rounds)
+
+
 def test_out_of_memory_is_recognised() -> None:
     assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
     assert is_out_of_memory(RuntimeError("CUDA error: out of memory"))
