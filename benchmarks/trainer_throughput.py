@@ -1,6 +1,6 @@
 """Trials per minute of the inner trainer, against a plain PyTorch loop, on the same data and model.
 
-    python benchmarks/trainer_throughput.py                 # CPU: every arm, about 3 minutes on 2 cores
+    python benchmarks/trainer_throughput.py                 # CPU: every arm, about 5 minutes on 2 cores
     python benchmarks/trainer_throughput.py --device cuda   # GPU (see benchmarks/gpu_check.sh)
 
 Arms, all on the demo data (200k rows: 160k train, 20k val, 20k test), a shared
