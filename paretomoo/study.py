@@ -160,7 +160,7 @@ def _start_cpu_workers(spec: StudySpec, device: str | None) -> ProcessPool | Non
     """The worker processes of a CPU layout, started before this process loads the data and opens the store.
 
     A worker takes 2-3 s to start (import torch, build the data, warm up); on
-    the demo study starting them first saves about 2 s of a 25 s run. A GPU
+    the demo study starting them first saved about 1 s of a 24 s run. A GPU
     layout depends on the data (``Trainer.member_bytes``), so it starts later.
     """
     dev = resolve_device(device or spec.training.device)
