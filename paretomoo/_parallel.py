@@ -178,16 +178,21 @@ class ProcessPool:
         return payload
 
     def close(self, wait: bool = True) -> None:
-        """Stop the workers: ask them to exit (``wait``), else (or if they linger) terminate them."""
-        for conn in self._conns:
+        """Stop the workers: ask them to exit (``wait``), else (or if they linger) terminate them.
+
+        A worker still starting has nothing to finish: it is terminated at once.
+        """
+        starting = set(getattr(self, "_starting", ()))
+        asked = [wait and i not in starting for i in range(len(self._procs))]
+        for conn, ask in zip(self._conns, asked, strict=False):
             try:
-                if wait:
+                if ask:
                     conn.send_bytes(b"")
                 conn.close()
             except OSError:
                 pass
-        for proc in self._procs:
-            proc.join(timeout=2 if wait else 0)
+        for proc, ask in zip(self._procs, asked, strict=False):
+            proc.join(timeout=2 if ask else 0)
             if proc.is_alive():
                 proc.terminate()
                 proc.join(timeout=5)

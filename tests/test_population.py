@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import tomllib
 import warnings
 from pathlib import Path
@@ -270,6 +271,14 @@ def test_a_pool_started_without_waiting_raises_a_start_up_error_at_its_first_fit
         with pytest.raises(WorkerError, match="Traceback"):
             pool.fit(lambdas(2), k=1)
     assert not any(p.is_alive() for p in procs)
+
+
+def test_a_pool_closed_while_its_workers_start_stops_them_at_once(tmp_path) -> None:
+    # e.g. `paretomoo run` on a finished study: the workers started early are not needed
+    pool = ProcessPool(tiny(tmp_path), "cpu", workers=2, wait=False)
+    procs = pool.processes
+    pool.close()
+    assert [p.exitcode for p in procs] == [-signal.SIGTERM] * 2  # terminated, not asked and waited for
 
 
 def test_cpu_workers_start_before_the_data_is_loaded_and_train_the_study(tmp_path, monkeypatch) -> None:
