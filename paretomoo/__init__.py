@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from paretomoo.errors import UserError
-from paretomoo.export import evaluate_export, export_trial, load_model
-from paretomoo.spec import StudySpec, load_spec
-from paretomoo.store import Store
-from paretomoo.study import run_study
+
+if TYPE_CHECKING:
+    from paretomoo.export import evaluate_export, export_trial, load_model
+    from paretomoo.spec import StudySpec, load_spec
+    from paretomoo.store import Store
+    from paretomoo.study import run_study
 
 __all__ = ["Store", "StudySpec", "UserError", "evaluate_export", "export_trial", "load_model", "load_spec", "run_study"]
 __version__ = "0.1.0"
+
+# Loaded on first use (PEP 562): importing torch, Optuna and pymoo takes 1.5 s, which the
+# command line need not pay for --help, a bad flag or a bad spec.
+_LAZY = {
+    "evaluate_export": "paretomoo.export",
+    "export_trial": "paretomoo.export",
+    "load_model": "paretomoo.export",
+    "StudySpec": "paretomoo.spec",
+    "load_spec": "paretomoo.spec",
+    "Store": "paretomoo.store",
+    "run_study": "paretomoo.study",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'paretomoo' has no attribute {name!r}")

@@ -111,8 +111,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from paretomoo.spec import load_spec
-    from paretomoo.study import run_study
-    from paretomoo.worker import Progress
 
     spec = load_spec(args.spec)
     overrides: dict[str, dict[str, object]] = {"search": {}, "training": {}}
@@ -131,6 +129,8 @@ def _run(args: argparse.Namespace) -> int:
             raise UserError(f'--data-dir only applies to data.source = "tabular"; {args.spec} uses {spec.data.source!r}, so drop the flag')
         overrides["data"] = {"data_dir": str(Path(args.data_dir).resolve())}
     spec = spec.replace(**overrides)
+    from paretomoo.study import run_study  # torch, Optuna, pymoo: only once the spec and flags are known to be good
+
     bar = _Bar(quiet=args.quiet)
 
     def on_start(store, trainer, layout) -> None:  # type: ignore[no-untyped-def]
@@ -145,10 +145,7 @@ def _run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    def on_progress(p: Progress) -> None:
-        bar.update(p)
-
-    store = run_study(spec, storage=args.storage, device=args.device, on_start=on_start, on_progress=on_progress)
+    store = run_study(spec, storage=args.storage, device=args.device, on_start=on_start, on_progress=bar.update)
     bar.close()
     _print_status(store, with_hint=True, target=args.spec)
     return 0

@@ -157,3 +157,25 @@ class _nullcontext:
 
     def __exit__(self, *exc: object) -> bool:
         return False
+
+
+def test_help_and_bad_specs_answer_without_loading_torch(tmp_path: Path) -> None:
+    """--help, a bad flag and a bad spec answer at once: torch, Optuna and pymoo load only for real work."""
+    import subprocess
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[study]\n")
+    code = (
+        "import sys\n"
+        "from paretomoo.cli import main\n"
+        "for argv in (['run', '--help'], ['run', 'x.toml', '--trials', '0'], ['run', sys.argv[1]]):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = sorted(m for m in ('torch', 'optuna', 'pymoo') if m in sys.modules)\n"
+        "print('loaded:', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("loaded: []"), out.stdout + out.stderr
+    assert "spec key" in out.stderr  # the bad spec was read and refused
