@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import socket
@@ -53,6 +54,23 @@ from paretomoo.spec import StudySpec, parse_spec
 from paretomoo.trainer import MemberResult
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class _NoQueryFallbackNotice(logging.Filter):
+    """Drop Optuna's "Caught an error from sqlalchemy ... Falling back to a slower alternative".
+
+    Optuna reads any ``OperationalError`` while listing trials as a query with
+    too many variables, logs that (with the driver's multi-line message) and
+    queries again. When the database is gone, the second query fails too and
+    the worker's retry and its one-line error take over; the notice would only
+    put a misleading traceback-like block before it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Caught an error from sqlalchemy")
+
+
+logging.getLogger("optuna.storages._rdb.storage").addFilter(_NoQueryFallbackNotice())
 
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
 MAX_ATTEMPTS = 3  # interrupted attempts of one λ before it counts as failed

@@ -163,3 +163,22 @@ def test_database_unreachable_at_start(write_spec) -> None:
     assert wait_all([w], timeout=60) == [2]
     err = w.stderr.read()
     assert "cannot open storage" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_optunas_query_fallback_notice_is_not_printed() -> None:
+    """When the database goes away while trials are listed, Optuna logs a multi-line "falling back" notice before
+    failing; the worker's one-line error is what the user sees, so that notice is dropped (other warnings are not)."""
+    import io
+    import logging
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    library = logging.getLogger("optuna")
+    library.addHandler(handler)
+    try:
+        log = optuna.logging.get_logger("optuna.storages._rdb.storage")
+        log.warning("Caught an error from sqlalchemy: (psycopg2.OperationalError) server closed the connection\n...")
+        log.warning("a warning that stays")
+    finally:
+        library.removeHandler(handler)
+    assert stream.getvalue() == "a warning that stays\n"
