@@ -396,16 +396,18 @@ class Store:
         ids = [t._trial_id for t in trials]
         stop = threading.Event()
 
+        def beat_all() -> None:
+            for i in ids:
+                try:
+                    self.storage.record_heartbeat(i)
+                except Exception:  # the database may be away: the worker's retry and its one-line error deal with that
+                    pass
+
         def beat() -> None:
             while not stop.wait(interval):
-                for i in ids:
-                    try:
-                        self.storage.record_heartbeat(i)
-                    except Exception:  # the database may be away; the main loop deals with that
-                        pass
+                beat_all()
 
-        for i in ids:
-            self.storage.record_heartbeat(i)
+        beat_all()  # pop() recorded the first beat; this one starts the interval
         thread = threading.Thread(target=beat, name="paretomoo-heartbeat", daemon=True)
         thread.start()
         try:

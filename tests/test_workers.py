@@ -182,3 +182,24 @@ def test_optunas_query_fallback_notice_is_not_printed() -> None:
     finally:
         library.removeHandler(handler)
     assert stream.getvalue() == "a warning that stays\n"
+
+
+def test_heartbeats_while_the_database_is_away_do_not_stop_training(write_spec, monkeypatch) -> None:
+    """A beat that fails is skipped: the worker's retries, with their patience and one-line error, decide."""
+    import numpy as np
+
+    from paretomoo.spec import load_spec
+
+    store = Store.create_or_resume(load_spec(write_spec(trials=4)))
+    store.enqueue(np.zeros((2, 4)), batch=0)
+    popped = store.pop(2)
+    calls: list[int] = []
+
+    def away(trial_id: int) -> None:
+        calls.append(trial_id)
+        raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.")
+
+    monkeypatch.setattr(store.storage, "record_heartbeat", away)
+    with store.heartbeat(popped, interval=0.01):
+        time.sleep(0.1)
+    assert len(calls) >= 2 * len(popped)  # the first beats and later ones were all tried
