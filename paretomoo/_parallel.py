@@ -49,7 +49,7 @@ class WorkerError(RuntimeError):
     """A worker process failed (its traceback is in the message) or died."""
 
 
-def physical_cores() -> int:
+def physical_cores(sysfs: str = "/sys/devices/system/cpu") -> int:
     """Physical cores this process may run on (hyper-threads of one core count once)."""
     try:
         cpus = sorted(os.sched_getaffinity(0))
@@ -57,7 +57,7 @@ def physical_cores() -> int:
         return os.cpu_count() or 1
     cores = set()
     for cpu in cpus:
-        base = f"/sys/devices/system/cpu/cpu{cpu}/topology"
+        base = f"{sysfs}/cpu{cpu}/topology"
         try:
             with open(f"{base}/physical_package_id") as a, open(f"{base}/core_id") as b:
                 cores.add((a.read().strip(), b.read().strip()))

@@ -300,5 +300,16 @@ def test_cpu_workers_start_before_the_data_is_loaded_and_train_the_study(tmp_pat
     accounted(store, 8)
 
 
-def test_processes_count_physical_cores() -> None:
-    assert 1 <= _parallel.physical_cores() <= len(os.sched_getaffinity(0))
+def test_processes_count_physical_cores(tmp_path, monkeypatch) -> None:
+    # cpus 0 and 1 are hyper-threads of one core, cpu 2 another core, cpu 3 has no topology files
+    for cpu, core in ((0, 0), (1, 0), (2, 1)):
+        topo = tmp_path / f"cpu{cpu}" / "topology"
+        topo.mkdir(parents=True)
+        (topo / "physical_package_id").write_text("0\n")
+        (topo / "core_id").write_text(f"{core}\n")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert _parallel.physical_cores(str(tmp_path)) == 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {1})  # only one thread of the first core allowed
+    assert _parallel.physical_cores(str(tmp_path)) == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 3})  # an unknown cpu counts as its own core
+    assert _parallel.physical_cores(str(tmp_path)) == 3
