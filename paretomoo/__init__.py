@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from paretomoo.study import run_study
 
 __all__ = ["Store", "StudySpec", "UserError", "evaluate_export", "export_trial", "load_model", "load_spec", "run_study"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Loaded on first use (PEP 562): importing torch, Optuna and pymoo takes 1.5 s, which the
 # command line need not pay for --help, a bad flag or a bad spec.

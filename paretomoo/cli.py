@@ -17,10 +17,12 @@ import dataclasses
 import json
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
-from paretomoo.errors import UserError
+from paretomoo.errors import StudyWarning, UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,9 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="paretomoo", description="Pareto fronts of multi-task models over their loss weights.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    # names from the registries (cheap to import: the implementations load on first use)
+    from paretomoo.proposers import PROPOSERS
+
     run = sub.add_parser("run", help="run or resume the study a spec declares")
     run.add_argument("spec", help="study spec (.toml)")
-    run.add_argument("--optimizer", choices=["nsga2", "optuna-nsga2", "optuna-tpe", "random", "grid"])
+    run.add_argument("--optimizer", choices=list(PROPOSERS), help="outer optimizer (default: the spec's)")
     run.add_argument("--trials", type=_positive, help="trial budget (finished trials, earlier runs included)")
     run.add_argument("--storage", help="SQLAlchemy URL of the study store (default: the spec's)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the spec's)")
@@ -84,6 +89,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: TextIO | None = None, line: str | None = None
+) -> None:
+    """A ``StudyWarning`` as one line; any other warning as Python shows it."""
+    if issubclass(category, StudyWarning):
+        print(f"paretomoo: warning: {message}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -96,8 +114,12 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"run": _run, "worker": _worker, "status": _status, "plot": _plot, "pick": _pick, "export": _export}
     try:
-        return {"run": _run, "worker": _worker, "status": _status, "plot": _plot, "pick": _pick, "export": _export}[args.command](args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", StudyWarning)
+            warnings.showwarning = _show_warning
+            return commands[args.command](args)
     except UserError as exc:
         print(f"paretomoo: error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
@@ -125,8 +147,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.workers:
         overrides["training"]["workers"] = args.workers
     if args.data_dir:
-        if spec.data.source != "tabular":
-            raise UserError(f'--data-dir only applies to data.source = "tabular"; {args.spec} uses {spec.data.source!r}, so drop the flag')
+        from paretomoo.data import SOURCES
+
+        if not SOURCES[spec.data.source].reads_files:
+            raise UserError(
+                f"--data-dir only applies to data sources that read files; {args.spec} uses {spec.data.source!r}, so drop the flag"
+            )
+        if not Path(args.data_dir).is_dir():
+            raise UserError(f"--data-dir {args.data_dir} is not a folder; pass the folder that holds the spec's data files")
         overrides["data"] = {"data_dir": str(Path(args.data_dir).resolve())}
     spec = spec.replace(**overrides)
     from paretomoo.study import run_study  # torch, Optuna, pymoo: only once the spec and flags are known to be good
@@ -272,6 +300,7 @@ def _front_table(spec, records) -> str:  # type: ignore[no-untyped-def]
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from paretomoo._files import writable_folder
     from paretomoo.plots import write_plots
     from paretomoo.summary import summarize
 
@@ -280,7 +309,7 @@ def _plot(args: argparse.Namespace) -> int:
     if not s.complete:
         raise UserError(f"study {store.spec.name!r} has no complete trial yet; run it first (paretomoo run SPEC)")
     choice = _choose(store, s, None, [])
-    out = args.out or f"plots/{store.spec.name}"
+    out = writable_folder(args.out or f"plots/{store.spec.name}")
     for path in write_plots(s, store.spec.task_names, store.spec.name, out, chosen=s.complete[choice.index].number):
         print(path)
     return 0
@@ -324,28 +353,33 @@ def _print_choice(spec, rec, reason: str) -> None:  # type: ignore[no-untyped-de
 
 
 def _export(args: argparse.Namespace) -> int:
-    from paretomoo.export import export_trial, verify_export
+    from paretomoo._files import writable_folder
     from paretomoo.summary import summarize
 
     store = _open(args)
     if args.trial is not None and (args.pick or args.weights or args.constraint):
         raise UserError("--trial names the trial itself; drop --pick, --weights and --constraint, or drop --trial")
     if args.trial is not None:
-        number, reason = args.trial, "chosen by number"
-        rec = store.record(number)
+        rec, reason = store.record(args.trial), "chosen by number"
+        if rec.state != "complete":
+            raise UserError(
+                f"trial {rec.number} is {rec.state}, so it has no model to export; pick a complete trial (see paretomoo status)"
+            )
     else:
         s = summarize(store.spec, store.records())
         choice = _choose(store, s, args.weights, args.constraint)
-        rec = s.complete[choice.index]
-        number, reason = rec.number, choice.reason
-    out = Path(args.out or f"exports/{store.spec.name}-trial{number}")
-    if args.noise and rec.state == "complete":
-        noise = _noise(store.spec, rec, args.noise)
-    path = export_trial(store, number, out, reason=reason, noise=noise.to_dict(store.spec.objectives) if args.noise else None)
+        rec, reason = s.complete[choice.index], choice.reason
+    # everything that can be refused is checked before the slow part (retraining for --noise)
+    out = writable_folder(args.out or f"exports/{store.spec.name}-trial{rec.number}")
+    noise = _noise(store.spec, rec, args.noise) if args.noise else None
+
+    from paretomoo.export import export_trial, verify_export
+
+    path = export_trial(store, rec.number, out, reason=reason, noise=noise.to_dict(store.spec.objectives) if noise else None)
     _print_choice(store.spec, rec, reason)
-    if args.noise:
+    if noise is not None:
         print(noise.describe(store.spec.objectives))
-    print(f"exported trial {number} to {path}/ (lambda.json, metrics.json, spec.toml, model.pt)")
+    print(f"exported trial {rec.number} to {path}/ (lambda.json, metrics.json, spec.toml, model.pt)")
     if not args.no_verify:
         diff = verify_export(path)
         if diff > 1e-4:

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 from pymoo.mcdm.pseudo_weights import PseudoWeights
 
+from paretomoo.conditions import OPS, ORDERS
 from paretomoo.errors import UserError
 from paretomoo.front import pareto_mask, to_min
 
-_CONSTRAINT = re.compile(r"^\s*([A-Za-z0-9_@]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
+_CONSTRAINT = re.compile(rf"^\s*([A-Za-z0-9_@]+)\s*({'|'.join(ORDERS)})\s*([-+0-9.eE]+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,7 @@ class Constraint:
     value: float
 
     def holds(self, x: np.ndarray) -> np.ndarray:
-        ops = {">=": np.greater_equal, "<=": np.less_equal, ">": np.greater, "<": np.less}
-        return ops[self.op](x, self.value)
+        return np.asarray(OPS[self.op](x, self.value), dtype=bool)
 
     def __str__(self) -> str:
         return f"{self.name}{self.op}{self.value:g}"

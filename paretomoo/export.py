@@ -19,30 +19,32 @@ import sys
 import tomllib
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from paretomoo.data import data_root, load_data, to_tensors
+from paretomoo._files import writable_folder
+from paretomoo.data import data_root, load_data
+from paretomoo.data._tensors import to_tensors
 from paretomoo.errors import UserError
-from paretomoo.models import ModelShape, SharedBottom, build_model
+from paretomoo.models import ModelShape, PopulationModel, build_model
 from paretomoo.spec import ModelSpec, StudySpec, parse_spec
 from paretomoo.store import CheckpointError, Store
 from paretomoo.trainer import Trainer
 
 
-def export_trial(store: Store, number: int, out: str | Path, reason: str | None = None, noise: dict | None = None) -> Path:
+def export_trial(store: Store, number: int, out: str | Path, reason: str | None = None, noise: dict[str, Any] | None = None) -> Path:
     """Write trial ``number`` of ``store`` to the folder ``out``."""
     rec = store.record(number)
     if rec.state != "complete":
         raise UserError(f"trial {number} is {rec.state}, so it has no model to export; pick a complete trial (see paretomoo status)")
+    out = writable_folder(out)
     try:
-        state = store.load_weights(number)
+        state = store.weights.load(number)
     except CheckpointError as exc:
         state = rerun_weights(store, number)
         print(f"paretomoo: {exc}; re-ran trial {number} and stored its weights again (its metrics reproduce)", file=sys.stderr)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     spec = store.spec
     shape = store.study.user_attrs.get("model_shape")
     (out / "lambda.json").write_text(json.dumps(rec.lam, indent=2) + "\n")
@@ -55,12 +57,17 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
         "seed": spec.training.seed,
         "reason": reason,
         "seed_noise": noise,
-        "data_dir": str(data_root(spec.data)) if spec.data.source == "tabular" else None,  # the spec's relative paths start here
+        "data_dir": _str_or_none(data_root(spec.data)),  # the spec's relative data paths start here
+        "paretomoo_version": store.study.user_attrs.get("paretomoo_version"),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out / "spec.toml").write_text(spec.source_text)
     torch.save({"shape": shape, "model": asdict(spec.model), "state": state}, out / "model.pt")
     return out
+
+
+def _str_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def rerun_weights(store: Store, number: int) -> dict[str, torch.Tensor]:
@@ -77,14 +84,17 @@ def rerun_weights(store: Store, number: int) -> dict[str, torch.Tensor]:
             f"re-running trial {number} gave validation metrics {diff:.3g} away from the stored ones "
             f"(another device or library version?); re-run the study on the machine that made it"
         )
-    store.replace_weights(number, result.state)
+    store.weights.replace(number, result.state)
     return result.state
 
 
-def load_model(path: str | Path, device: str = "cpu") -> SharedBottom:
-    """The exported model (population of one): ``model(num, cat)`` → ``[1, B, T]``."""
+def load_model(path: str | Path, device: str = "cpu") -> PopulationModel:
+    """The exported model (population of one, in eval mode): ``model(num, cat)`` → ``[1, B, T]``.
+
+    Scores are logits for binary tasks and values in the label's units for regression tasks.
+    """
     blob = _read(Path(path) / "model.pt")
-    shape = ModelShape(**{**blob["shape"], "cardinalities": tuple(blob["shape"]["cardinalities"])})
+    shape = ModelShape.from_dict(blob["shape"])
     mspec = ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in blob["model"].items()})
     model = build_model(shape, mspec, [0])
     model.load_state_dict(blob["state"])
@@ -99,7 +109,7 @@ def load_export_spec(path: str | Path) -> StudySpec:
     spec = parse_spec(tomllib.loads(text), source_text=text)
     metrics = Path(path) / "metrics.json"
     data_dir = json.loads(metrics.read_text()).get("data_dir") if metrics.is_file() else None
-    return spec.replace(data={"data_dir": data_dir}) if data_dir else spec
+    return spec.replace(data={"data_dir": data_dir}) if data_dir and data_root(spec.data) is not None else spec
 
 
 def evaluate_export(path: str | Path, split: str = "val", device: str = "cpu") -> dict[str, dict[str, float]]:
@@ -119,7 +129,13 @@ def verify_export(path: str | Path) -> float:
     return max(diffs, default=0.0)
 
 
-def _read(p: Path) -> dict:
+def _read(p: Path) -> dict[str, Any]:
     if not p.is_file():
         raise UserError(f"{p.parent} is not an export folder (no model.pt); pass the --out folder of paretomoo export")
-    return torch.load(p, map_location="cpu", weights_only=True)
+    try:
+        blob = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated or corrupted bytes, or not a torch file
+        raise UserError(f"{p} cannot be read ({type(exc).__name__}); export the trial again") from None
+    if not isinstance(blob, dict) or not {"shape", "model", "state"} <= set(blob):
+        raise UserError(f"{p} is not a paretomoo model file (it lacks shape, model or state); export the trial again")
+    return blob

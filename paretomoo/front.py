@@ -7,11 +7,11 @@ from moocore (which pymoo's ``HV`` indicator also calls), not a new
 implementation.
 
 Reference point rule (stated once, used everywhere): for each objective the
-reference value is the metric's chance level where it has one that does not
-depend on the data — 0.5 for AUC, 0 for PR-AUC and NDCG — and otherwise the
-worst value among the finished trials plus 10 % of their range. A spec can give
-its own (``paretomoo.front.reference_point`` takes ``override``). Points that do
-not improve on the reference in every objective add no volume.
+reference value is the metric's floor where it has one that does not depend on
+the data (``Metric.floor`` in ``paretomoo.metrics``: 0.5 for AUC, 0 for PR-AUC
+and NDCG), and otherwise the worst value among the finished trials plus 10 % of
+their range. Points that do not improve on the reference in every objective add
+no volume.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from collections.abc import Sequence
 import moocore
 import numpy as np
 
-# Natural-form reference values for metrics with a data-independent floor.
-CHANCE = {"auc": 0.5, "pr_auc": 0.0}
+from paretomoo.metrics import get_metric
 
 
 def signs(directions: Sequence[str]) -> np.ndarray:
@@ -86,25 +85,17 @@ def hypervolume_history(F: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return out
 
 
-def reference_point(
-    metrics: Sequence[str],
-    directions: Sequence[str],
-    values: np.ndarray,
-    override: Sequence[float | None] | None = None,
-) -> np.ndarray:
+def reference_point(metrics: Sequence[str], directions: Sequence[str], values: np.ndarray) -> np.ndarray:
     """The reference point in minimisation form, by the rule in the module doc.
 
-    ``values[n, m]`` are natural metric values of the finished trials;
-    ``override[j]`` (natural form) wins where given.
+    ``values[n, m]`` are natural metric values of the finished trials.
     """
     values = np.asarray(values, dtype=np.float64).reshape(-1, len(metrics))
     s = signs(directions)
     ref = np.zeros(len(metrics))
-    for j, metric in enumerate(metrics):
-        if override is not None and override[j] is not None:
-            ref[j] = s[j] * float(override[j])
-            continue
-        base = CHANCE.get(metric, 0.0 if metric.startswith("ndcg@") else None)
+    for j, name in enumerate(metrics):
+        metric = get_metric(name)
+        base = metric.floor if metric is not None else None
         if base is not None:
             ref[j] = s[j] * base
             continue

@@ -74,12 +74,14 @@ class LambdaSpace:
             lam[~clamped] = self.lo[~clamped] + max(rest, 0.0) * share
         return lam
 
-    def from_directions(self, d: np.ndarray) -> np.ndarray:
-        """Simplex directions ``d[n, dim]`` (Das-Dennis, Dirichlet) → logits.
 
-        ``x = zmax · (2·d - 1)``: a corner of the simplex goes to a corner of the box (ratio ``max_ratio`` against every other free task),
-        the centre to equal logits (uniform λ), so a uniform design over the
-        simplex stays a uniform design over log-ratios.
-        """
-        d = np.atleast_2d(np.asarray(d, dtype=np.float64))
-        return self.zmax * (2.0 * d - 1.0)
+def directions_to_logits(d: np.ndarray, zmax: float) -> np.ndarray:
+    """Simplex directions ``d[n, dim]`` (Das-Dennis, Dirichlet) → logits in the box.
+
+    ``x = zmax · (2·d − 1)``: a corner of the simplex goes to a corner of the
+    box (ratio ``max_ratio`` against every other free task), the centre to equal
+    logits (uniform λ), so a uniform design over the simplex stays a uniform
+    design over log-ratios.
+    """
+    d = np.atleast_2d(np.asarray(d, dtype=np.float64))
+    return zmax * (2.0 * d - 1.0)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from paretomoo._parallel import InProcess, ProcessPool, physical_cores
-from paretomoo.data import load_data
+from paretomoo.data import data_root, load_data
 from paretomoo.spec import StudySpec
 from paretomoo.store import Store
 from paretomoo.trainer import Trainer, resolve_device
@@ -95,7 +95,8 @@ def prepare(
     # Data first: a bad data file or task must not leave an empty study behind.
     data = load_data(spec.data)
     trainer = Trainer(spec, data, device or spec.training.device)
-    store = Store.create_or_resume(spec, storage, heartbeat=heartbeat)
+    about = {"fingerprint": data.fingerprint(), "root": data_root(spec.data)}
+    store = Store.create_or_resume(spec, storage, heartbeat=heartbeat, data=about)
     layout = choose_layout(spec, trainer.device, trainer.member_bytes)
     if "model_shape" not in store.study.user_attrs:
         store.study.set_user_attr("model_shape", trainer.shape.to_dict())

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from paretomoo.data import Dataset, TensorSplit, to_tensors
+from paretomoo.data import Dataset
+from paretomoo.data._tensors import TensorSplit, to_tensors
+from paretomoo.errors import UserError
 from paretomoo.models import ModelShape, PopulationModel, build_model
 from paretomoo.spec import StudySpec
 from paretomoo.tasks import all_metrics, task_loss
@@ -35,8 +37,6 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        from paretomoo.errors import UserError
-
         raise UserError(f"device {name!r} was asked for but no CUDA GPU is visible; use --device auto or --device cpu")
     return device
 
@@ -60,6 +60,27 @@ class MemberResult:
     state: dict[str, torch.Tensor] | None
     failed: str | None = None
     seconds: float = 0.0
+
+
+def label_standardisation(spec: StudySpec, y: torch.Tensor) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    """Mean and sd of each regression task's training labels (0 and 1 for the others); ``(None, None)`` without regression tasks.
+
+    ``y[n, T]`` holds the training labels, NaN where a task's ``where`` filter
+    drops the row. An sd of 0 (a constant label) counts as 1.
+    """
+    if not any(t.loss == "mse" for t in spec.tasks):
+        return None, None
+    shift, scale = [], []
+    for i, t in enumerate(spec.tasks):
+        col = y[:, i][~torch.isnan(y[:, i])].to(torch.float64)
+        if t.loss != "mse" or col.numel() == 0:
+            shift.append(0.0)
+            scale.append(1.0)
+            continue
+        sd = float(col.std(unbiased=False))
+        shift.append(float(col.mean()))
+        scale.append(sd if sd > 0 and math.isfinite(sd) else 1.0)
+    return tuple(shift), tuple(scale)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -100,10 +121,14 @@ class Trainer:
         self.train = to_tensors(data.train, tasks, self.device)
         self.val = to_tensors(data.val, tasks, self.device)
         self.test = to_tensors(data.test, tasks, self.device)
-        self.shape = ModelShape(n_num=data.train.num.shape[1], cardinalities=data.cardinalities, n_tasks=len(tasks))
+        shift, scale = label_standardisation(spec, self.train.y)
+        self.shape = ModelShape(
+            n_num=data.train.num.shape[1], cardinalities=data.cardinalities, n_tasks=len(tasks), label_shift=shift, label_scale=scale
+        )
         self.pos_weight = [
             torch.tensor(t.pos_weight, device=self.device) if t.loss == "bce" and t.pos_weight != 1.0 else None for t in tasks
         ]
+        self.loss_scale = [scale[i] if scale is not None and t.loss == "mse" else None for i, t in enumerate(tasks)]
 
     def new_model(self, population: int, seed: int | None = None) -> PopulationModel:
         s = self.spec.training.seed if seed is None else seed
@@ -140,7 +165,7 @@ class Trainer:
         with torch.autograd.graph.saved_tensors_hooks(count, lambda t: t):
             pred = model(num, cat)
             pos_weight = [None if w is None else w.cpu() for w in self.pos_weight]
-            sum(task_loss(t, pred[..., i], y[:, i], pos_weight[i]).sum() for i, t in enumerate(self.spec.tasks))
+            sum(task_loss(t, pred[..., i], y[:, i], pos_weight[i], self.loss_scale[i]).sum() for i, t in enumerate(self.spec.tasks))
         return 4 * weights + 2 * saved
 
     def fit(self, lam: np.ndarray, seed: int | None = None) -> list[MemberResult]:
@@ -216,7 +241,7 @@ class Trainer:
                 pred = model(data.num.index_select(0, idx), data.cat.index_select(0, idx))  # [K, B, T]
                 y = data.y.index_select(0, idx)
                 losses = torch.stack(
-                    [task_loss(t, pred[..., i], y[:, i], self.pos_weight[i]) for i, t in enumerate(self.spec.tasks)],
+                    [task_loss(t, pred[..., i], y[:, i], self.pos_weight[i], self.loss_scale[i]) for i, t in enumerate(self.spec.tasks)],
                     dim=1,
                 )  # [K, T]
                 per_member = (lam * losses).sum(dim=1)

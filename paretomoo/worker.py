@@ -112,15 +112,15 @@ def work(
             time.sleep(options.poll)
             stats.wait_s += options.poll
             continue
-        lam = store.space.to_lambda(np.array([store.x_of(t) for t in trials]))
+        lam = store.space.to_lambda(np.array([store.queue.x_of(t) for t in trials]))
         try:
-            with store.heartbeat(trials, options.heartbeat):
+            with store.queue.heartbeat(trials, options.heartbeat):
                 t0 = time.perf_counter()
                 results, k = fit_in_rounds(executor, lam, k)
                 stats.train_s += time.perf_counter() - t0
         except BaseException:
             try:
-                store.release(trials)
+                store.queue.release(trials)
             except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):
                 pass  # the database is away: the trials are recovered on the next run
             raise
@@ -149,11 +149,12 @@ def work(
 
 def _next(store: Store, spec: StudySpec, budget: int, k: int) -> tuple[list, int, int]:
     """Under the study lock: recover, propose if due, pop. Returns (trials, finished, running)."""
-    with store.lock():
-        store.fail_stale()
-        snap = store.snapshot()
-        if store.requeue_interrupted(snap.running):
-            snap = store.snapshot()
+    queue = store.queue
+    with queue.lock():
+        queue.fail_stale()
+        snap = queue.snapshot()
+        if queue.requeue_interrupted(snap.running):
+            snap = queue.snapshot()
         room = budget - snap.finished - len(snap.running)
         if snap.finished >= budget or room <= 0:
             return [], snap.finished, len(snap.running)
@@ -162,7 +163,7 @@ def _next(store: Store, spec: StudySpec, budget: int, k: int) -> tuple[list, int
             waiting += propose(store, spec, snap.next_batch - 1, slots=snap.missing)
         elif waiting == 0 and not snap.batch_open:
             waiting = propose(store, spec, snap.next_batch)
-        return store.pop(min(k, room), waiting), snap.finished, len(snap.running)
+        return queue.pop(min(k, room), waiting), snap.finished, len(snap.running)
 
 
 def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | None = None) -> int:
@@ -181,7 +182,7 @@ def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | Non
     proposer.replay(history)
     x = proposer.ask(spec.search.batch)
     if len(x):
-        store.enqueue(x, batch_id, slots)
+        store.queue.enqueue(x, batch_id, slots)
     return len(x) if slots is None else len(slots)
 
 

@@ -38,14 +38,14 @@ def test_corrupted_checkpoint_is_rerun_not_fatal(write_spec, tmp_path, capsys) -
     paretomoo.run_study(spec)
     store = Store.open(spec.name, spec.storage)
     rec = next(r for r in store.records() if r.state == "complete")
-    good = store.load_weights(rec.number)
+    good = store.weights.load(rec.number)
     files = [p for p in (tmp_path / "tiny.artifacts").rglob("*") if p.is_file()]
     assert len(files) == 4
     for f in files:  # corrupt every stored checkpoint
         f.write_bytes(b"not a checkpoint")
     out = export_trial(store, rec.number, tmp_path / "exp")
     assert "re-ran trial" in capsys.readouterr().err
-    again = store.load_weights(rec.number)  # repaired in place
+    again = store.weights.load(rec.number)  # repaired in place
     for name, tensor in good.items():
         torch.testing.assert_close(again[name], tensor)
     assert evaluate_export(out, "val")["click"]["auc"] == rec.val["click"]["auc"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from paretomoo.space import LambdaSpace
+from paretomoo.space import LambdaSpace, directions_to_logits
 from paretomoo.spec import LambdaSpec
 
 TASKS = ["click", "ad_click", "search", "fraud"]
@@ -17,9 +17,9 @@ def test_logits_map_onto_the_simplex_and_reach_max_ratio() -> None:
     assert lam.shape == (200, 4)
     np.testing.assert_allclose(lam.sum(axis=1), 1.0)
     assert (lam > 0).all()
-    corner = space.to_lambda(space.from_directions(np.eye(4)[:1]))[0]
+    corner = space.to_lambda(directions_to_logits(np.eye(4)[:1], space.zmax))[0]
     assert corner[0] / corner[1] == pytest.approx(1000.0)
-    centre = space.to_lambda(space.from_directions(np.full((1, 4), 0.25)))[0]
+    centre = space.to_lambda(directions_to_logits(np.full((1, 4), 0.25), space.zmax))[0]
     np.testing.assert_allclose(centre, 0.25)
 
 

@@ -71,8 +71,8 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(write_spec) -> None:
 def test_trials_of_a_dead_process_are_run_again(write_spec) -> None:
     spec = load_spec(write_spec(trials=4))
     store = Store.create_or_resume(spec)
-    store.enqueue(np.zeros((2, 4)), batch=0)
-    popped = store.pop(2)
+    store.queue.enqueue(np.zeros((2, 4)), batch=0)
+    popped = store.queue.pop(2)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     for t in popped:

@@ -14,13 +14,15 @@ import torch
 
 import paretomoo
 from paretomoo.cli import main
+from paretomoo.conditions import Condition, parse_conditions
 from paretomoo.data import load_data
 from paretomoo.errors import UserError
 from paretomoo.export import evaluate_export, export_trial
-from paretomoo.spec import Condition, load_spec, parse_conditions
+from paretomoo.metrics import auc
+from paretomoo.spec import load_spec
 from paretomoo.store import Store
 from paretomoo.study import run_study
-from paretomoo.tasks import auc, task_loss
+from paretomoo.tasks import task_loss
 from paretomoo.trainer import Trainer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -144,8 +146,9 @@ def test_tabular_spec_keys(tmp_path: Path) -> None:
             labels=LABELS + '\ngrade = "grade"',
         )
     )
-    d = spec.data
-    assert d.source == "tabular" and d.train == "shop.csv" and d.val is None and d.test is None
+    assert spec.data.source == "tabular"
+    d = spec.data.options
+    assert d.train == "shop.csv" and d.val is None and d.test is None
     assert d.numeric == ("age", "price") and d.categorical is None and d.drop == ("row_id", "session")
     assert dict(d.labels) == {"paid": "status == 'paid'", "click": "clicks == 1", "grade": "grade"}
     assert d.keys == ("session",)  # collected from the tasks' group
@@ -249,7 +252,7 @@ def test_headerless_file_with_a_names_file(tmp_path: Path) -> None:
     data_keys = 'train = "adult.data"\nnames_file = "names.txt"\nskipinitialspace = true\nna_values = ["?"]\nnumeric = ["age", "fnlwgt"]\nsplit = [0.5, 0.25, 0.25]'
     labels = "paid = \"income == '50000+.'\"\nclick = \"marital == 'Never married'\""
     spec = load_spec(write_spec(tmp_path, data=data_keys, labels=labels))
-    assert spec.data.header is False
+    assert spec.data.options.header is False
     data = load_data(spec.data)
     assert data.cat_names == ("workclass",)  # marital and income define labels; they are not inputs
     assert data.cardinalities[0] <= 3  # at most Private and State gov, and the bucket of '?' (missing)
@@ -467,5 +470,5 @@ def test_census_income_preset_reads_the_official_train_file() -> None:
 def test_presets_point_at_the_shared_data() -> None:
     for name in ("census_income", "aliccp", "aliexpress"):
         spec = load_spec(STUDIES / f"{name}.toml")
-        assert (Path(spec.data.base) / spec.data.data_dir).resolve().parent == SHARED.resolve(), name
+        assert (Path(spec.data.options.base) / spec.data.options.data_dir).resolve().parent == SHARED.resolve(), name
     assert os.path.isdir(SHARED), "the shared data folder is expected beside the repository (../shared/data)"

@@ -191,8 +191,8 @@ def test_heartbeats_while_the_database_is_away_do_not_stop_training(write_spec, 
     from paretomoo.spec import load_spec
 
     store = Store.create_or_resume(load_spec(write_spec(trials=4)))
-    store.enqueue(np.zeros((2, 4)), batch=0)
-    popped = store.pop(2)
+    store.queue.enqueue(np.zeros((2, 4)), batch=0)
+    popped = store.queue.pop(2)
     calls: list[int] = []
 
     def away(trial_id: int) -> None:
@@ -200,6 +200,6 @@ def test_heartbeats_while_the_database_is_away_do_not_stop_training(write_spec, 
         raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.")
 
     monkeypatch.setattr(store.storage, "record_heartbeat", away)
-    with store.heartbeat(popped, interval=0.01):
+    with store.queue.heartbeat(popped, interval=0.01):
         time.sleep(0.1)
     assert len(calls) >= 2 * len(popped)  # the first beats and later ones were all tried

@@ -25,9 +25,19 @@ gives the same bytes. 200k rows take well under a second.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from paretomoo.data._dataset import Dataset, Split
+from paretomoo.data._source import Source
+from paretomoo.errors import UserError
+
+if TYPE_CHECKING:
+    from paretomoo.spec import DataSpec
+    from paretomoo.spec._table import Table
 
 NUM_FEATURES = 12
 LATENT = 4
@@ -120,3 +130,31 @@ def _bias_for_rate(logit: np.ndarray, rate: float) -> float:
         else:
             lo = mid
     return (lo + hi) / 2
+
+
+# -- the source entry ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    """``[data]`` keys of ``source = "synthetic"``."""
+
+    rows: int = 200_000
+    conflict: float = 0.8  # 0: tasks aligned; 1: each task follows its own signal
+
+
+def _parse(t: Table, data: DataSpec) -> SyntheticData:
+    rows = t.positive("rows", int, SyntheticData.rows, "rows = 200000")
+    if rows < 1000:
+        raise UserError(f"spec key 'data.rows' must be >= 1000 so that every split holds positives of the rare tasks, got {rows}")
+    conflict = t.get("conflict", float, SyntheticData.conflict, "conflict = 0.8")
+    if not 0.0 <= conflict <= 1.0:
+        raise UserError(f"spec key 'data.conflict' must be within [0, 1], got {conflict}; 0 = tasks aligned, 1 = tasks independent")
+    return SyntheticData(rows=rows, conflict=conflict)
+
+
+def _load(data: DataSpec, data_dir: str | Path | None = None) -> Dataset:
+    return make_synthetic(data.options.rows, data.seed, data.options.conflict, data.split)
+
+
+SOURCE = Source("synthetic", "the built-in e-commerce generator (click, ad_click, relevance by query, fraud)", SyntheticData, _parse, _load)

@@ -30,38 +30,23 @@ Encoding:
 from __future__ import annotations
 
 import difflib
-import operator
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from paretomoo.conditions import OPS, Condition, bare_column, label_columns, parse_conditions
+from paretomoo.data import _tabular_spec
 from paretomoo.data._dataset import Dataset, Split
+from paretomoo.data._source import Source
+from paretomoo.data._tabular_spec import TabularData
 from paretomoo.errors import UserError
-from paretomoo.spec import Condition, DataSpec, bare_column, label_columns, parse_conditions
+
+if TYPE_CHECKING:
+    from paretomoo.spec import DataSpec
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
-_OPS: dict[str, Callable[[np.ndarray, object], np.ndarray]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-}
-
-
-def data_root(spec: DataSpec, data_dir: str | Path | None = None) -> Path:
-    """The folder that relative data paths start from.
-
-    ``data_dir`` (e.g. a ``--data-dir`` flag) wins, relative to the current folder;
-    else ``spec.data_dir``, relative to the spec file's folder.
-    """
-    if data_dir is not None:
-        return Path(data_dir).expanduser().resolve()
-    base = Path(spec.base) if spec.base else Path.cwd()
-    return (base / Path(spec.data_dir).expanduser()).resolve()
 
 
 @dataclass
@@ -92,9 +77,11 @@ class _Part:
         return len(self.file.frame) if self.rows is None else len(self.rows)  # type: ignore[arg-type]
 
 
-def load_tabular(spec: DataSpec, data_dir: str | Path | None = None) -> Dataset:
-    """Read, split and encode the files a ``source = "tabular"`` spec declares."""
-    root = data_root(spec, data_dir)
+def load_tabular(data: DataSpec, data_dir: str | Path | None = None) -> Dataset:
+    """Read, split and encode the files a ``source = "tabular"`` spec declares (``data_dir`` replaces the spec's)."""
+    spec: TabularData = data.options
+    root = SOURCE.root(data, data_dir)
+    assert root is not None
     paths = {key: _find(root, getattr(spec, key), f"data.{key}") for key in ("train", "val", "test") if getattr(spec, key)}
     names = _names_file(root, spec)
 
@@ -128,7 +115,7 @@ def load_tabular(spec: DataSpec, data_dir: str | Path | None = None) -> Dataset:
     text_like = sorted(set(categorical) | set(label_sources) | set(spec.keys))
 
     files = {p: _read(p, spec, names, list(spec.numeric), text_like) for p in dict.fromkeys(paths.values())}
-    parts = _split(spec, paths, files)
+    parts = _split(data, paths, files)
 
     labels = {name: _label(name, expr, parts) for name, expr in spec.labels}
     num, num_names = _numeric(list(spec.numeric), parts)
@@ -151,6 +138,7 @@ def load_tabular(spec: DataSpec, data_dir: str | Path | None = None) -> Dataset:
         train=split("train"),
         val=split("val"),
         test=split("test"),
+        files=tuple((p.name, p.stat().st_size) for p in dict.fromkeys(paths.values())),
     )
 
 
@@ -167,7 +155,7 @@ def _find(root: Path, name: str, key: str) -> Path:
     return p
 
 
-def _names_file(root: Path, spec: DataSpec) -> list[str] | None:
+def _names_file(root: Path, spec: TabularData) -> list[str] | None:
     if spec.names_file is None:
         return None
     p = _find(root, spec.names_file, "data.names_file")
@@ -191,7 +179,7 @@ def _pq():  # type: ignore[no-untyped-def]
     return pq
 
 
-def _csv_options(spec: DataSpec) -> dict[str, object]:
+def _csv_options(spec: TabularData) -> dict[str, object]:
     return {
         "sep": spec.sep,
         "skipinitialspace": spec.skipinitialspace,
@@ -200,7 +188,7 @@ def _csv_options(spec: DataSpec) -> dict[str, object]:
     }
 
 
-def _columns(path: Path, spec: DataSpec, names: list[str] | None) -> list[str]:
+def _columns(path: Path, spec: TabularData, names: list[str] | None) -> list[str]:
     """The column names of a file (from the names file, its header, or its schema)."""
     import pandas as pd
 
@@ -222,7 +210,7 @@ def _columns(path: Path, spec: DataSpec, names: list[str] | None) -> list[str]:
     return [str(c) for c in first.iloc[0].tolist()]
 
 
-def _read(path: Path, spec: DataSpec, names: list[str] | None, numeric: list[str], text_like: list[str]) -> _File:
+def _read(path: Path, spec: TabularData, names: list[str] | None, numeric: list[str], text_like: list[str]) -> _File:
     """Read the used columns: numeric ones as numbers where they parse, the others as categoricals."""
     import pandas as pd
 
@@ -254,12 +242,12 @@ def _read_parquet(path: Path, columns: list[str], text_like: list[str]):  # type
     return table.to_pandas()
 
 
-def _split(spec: DataSpec, paths: dict[str, Path], files: dict[Path, _File]) -> dict[str, _Part]:
+def _split(data: DataSpec, paths: dict[str, Path], files: dict[Path, _File]) -> dict[str, _Part]:
     """train/val/test parts: the files as given, test halved into val and test, or one file split at random."""
     train = files[paths["train"]]
     if "val" in paths:
         return {s: _Part(files[paths[s]], None) for s in ("train", "val", "test")}
-    rng = np.random.default_rng(spec.seed)
+    rng = np.random.default_rng(data.seed)
     if "test" in paths:  # the MMoE protocol: the test file split 1:1 into validation and test rows
         test = files[paths["test"]]
         order = rng.permutation(len(test.frame))  # type: ignore[arg-type]
@@ -267,8 +255,8 @@ def _split(spec: DataSpec, paths: dict[str, Path], files: dict[Path, _File]) -> 
         return {"train": _Part(train, None), "val": _Part(test, np.sort(order[:half])), "test": _Part(test, np.sort(order[half:]))}
     n = len(train.frame)  # type: ignore[arg-type]
     order = rng.permutation(n)
-    n_train = int(round(spec.split[0] * n))
-    n_val = int(round(spec.split[1] * n))
+    n_train = int(round(data.split[0] * n))
+    n_val = int(round(data.split[1] * n))
     rows = (order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :])
     return {s: _Part(train, np.sort(r)) for s, r in zip(("train", "val", "test"), rows, strict=True)}
 
@@ -313,9 +301,9 @@ def _label(name: str, expr: str, parts: dict[str, _Part]) -> dict[str, np.ndarra
                 if c.op == "value":
                     value = numbers[codes].astype(np.float32)
                     continue
-                hit = _OPS[c.op](numbers, c.value)
+                hit = OPS[c.op](numbers, c.value)
             else:
-                hit = _OPS[c.op](np.asarray(cats, dtype=object), c.value)
+                hit = OPS[c.op](np.asarray(cats, dtype=object), c.value)
             value = value & np.asarray(hit, dtype=bool)[codes]
         per_file[f.path] = value.astype(np.float32)
     out = {s: part.take(per_file[part.file.path]) for s, part in parts.items()}
@@ -408,3 +396,14 @@ def _categorical(columns: list[str], parts: dict[str, _Part], max_categories: in
             lookup = np.append(vocab.get_indexer(_categories(other)) + 1, 0)  # unseen → 0; code −1 (missing) → last → 0
             out[s][:, j] = p.take(lookup[_codes(other)])
     return out, cards
+
+
+SOURCE = Source(
+    "tabular",
+    "CSV (plain or compressed) or Parquet files; columns and labels declared in the spec",
+    TabularData,
+    _tabular_spec.parse,
+    load_tabular,
+    link=_tabular_spec.link,
+    reads_files=True,
+)

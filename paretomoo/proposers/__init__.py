@@ -1,17 +1,48 @@
-"""Outer optimizers behind one ask/tell protocol (see ``Proposer``)."""
+"""Outer optimizers behind one ask/tell protocol (see ``Proposer``).
+
+``PROPOSERS`` is the registry: one entry per ``[search] optimizer`` name,
+naming the class that implements it; a class loads (with Optuna or pymoo) on
+first use, so reading a spec or printing ``--help`` loads neither. A new
+optimizer is a module with a ``Proposer`` subclass, listed here.
+"""
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+
 from paretomoo.proposers._base import Batch, Proposer
-from paretomoo.proposers._grid import GridProposer
-from paretomoo.proposers._optuna import OptunaNSGA2Proposer, OptunaTPEProposer
-from paretomoo.proposers._pymoo import NSGA2Proposer
-from paretomoo.proposers._random import RandomProposer
 
-__all__ = ["Batch", "PROPOSERS", "Proposer", "make_proposer"]
+__all__ = ["PROPOSERS", "Batch", "Proposer", "ProposerEntry", "make_proposer"]
 
-PROPOSERS: dict[str, type[Proposer]] = {
-    p.name: p for p in (NSGA2Proposer, OptunaNSGA2Proposer, OptunaTPEProposer, RandomProposer, GridProposer)
+
+@dataclass(frozen=True)
+class ProposerEntry:
+    """One optimizer: its name, its class (``module:Class``), and the smallest batch it works with.
+
+    ``min_batch`` is 2 for population-based optimizers, whose batch is their
+    population (a generation).
+    """
+
+    name: str
+    target: str
+    help: str
+    min_batch: int = 1
+
+    def load(self) -> type[Proposer]:
+        module, cls = self.target.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+PROPOSERS: dict[str, ProposerEntry] = {
+    e.name: e
+    for e in (
+        ProposerEntry("nsga2", "paretomoo.proposers._pymoo:NSGA2Proposer", "pymoo's NSGA-II, one generation per batch", min_batch=2),
+        ProposerEntry("optuna-nsga2", "paretomoo.proposers._optuna:OptunaNSGA2Proposer", "Optuna's NSGA-II sampler", min_batch=2),
+        ProposerEntry("optuna-tpe", "paretomoo.proposers._optuna:OptunaTPEProposer", "Optuna's multi-objective TPE (constant liar)"),
+        ProposerEntry("random", "paretomoo.proposers._random:RandomProposer", "uniform over the simplex (Dirichlet(1))"),
+        ProposerEntry("grid", "paretomoo.proposers._grid:GridProposer", "Das-Dennis directions, coarse to fine"),
+    )
 }
 
 
@@ -19,4 +50,4 @@ def make_proposer(name: str, *, dim: int, n_obj: int, zmax: float, batch: int, s
     """The proposer registered under ``name`` (one of ``PROPOSERS``)."""
     if name not in PROPOSERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(PROPOSERS)}")
-    return PROPOSERS[name](dim, n_obj, zmax, batch, seed, n_history)
+    return PROPOSERS[name].load()(dim, n_obj, zmax, batch, seed, n_history)

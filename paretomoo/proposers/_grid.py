@@ -8,6 +8,7 @@ import numpy as np
 from pymoo.util.ref_dirs import get_reference_directions
 
 from paretomoo.proposers._base import Proposer
+from paretomoo.space import directions_to_logits
 
 
 @lru_cache(maxsize=8)
@@ -40,7 +41,7 @@ class GridProposer(Proposer):
 
     def ask(self, n: int) -> np.ndarray:
         d = grid_sequence(self.dim, self.n_history + n)[self.n_history :]
-        return self.zmax * (2.0 * d - 1.0)
+        return directions_to_logits(d, self.zmax)
 
     def tell(self, x: np.ndarray, f: np.ndarray) -> None:
         self.n_history += len(x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from paretomoo.proposers._base import Proposer
+from paretomoo.space import directions_to_logits
 
 
 class RandomProposer(Proposer):
@@ -18,7 +19,7 @@ class RandomProposer(Proposer):
 
     def ask(self, n: int) -> np.ndarray:
         rows = [np.random.default_rng([self.seed, self.n_history + i]).dirichlet(np.ones(self.dim)) for i in range(n)]
-        return self.zmax * (2.0 * np.array(rows).reshape(n, self.dim) - 1.0)
+        return directions_to_logits(np.array(rows).reshape(n, self.dim), self.zmax)
 
     def tell(self, x: np.ndarray, f: np.ndarray) -> None:
         self.n_history += len(x)

@@ -1,0 +1,301 @@
+"""Reading a study spec: TOML text → :class:`StudySpec`, every key checked once."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from paretomoo.conditions import parse_conditions
+from paretomoo.errors import UserError
+from paretomoo.metrics import LOSSES, get_metric, metric_names
+from paretomoo.spec._sections import DataSpec, LambdaSpec, ModelSpec, SearchSpec, StudySpec, TaskSpec, TrainingSpec
+from paretomoo.spec._table import REQUIRED, Table, show
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and check a study spec file (UTF-8 TOML)."""
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"spec file '{path}' is a folder; pass the path of a .toml study spec, e.g. studies/ecommerce.toml")
+    if not p.is_file():
+        raise UserError(f"spec file '{path}' does not exist; pass the path of a .toml study spec, e.g. studies/ecommerce.toml")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise UserError(f"spec file '{path}' cannot be read ({exc.strerror}); check its permissions") from None
+    try:
+        text = data.decode("utf-8-sig")  # a UTF-8 byte-order mark is harmless
+    except UnicodeDecodeError as exc:
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        what = "UTF-16 text" if utf16 else f"text in UTF-8 (byte {exc.start} is 0x{data[exc.start]:02x})"
+        raise UserError(f"spec file '{path}' is {'' if utf16 else 'not '}{what}; save it as UTF-8 TOML") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"spec file '{path}' is not valid TOML ({exc}); fix the syntax at that line") from None
+    return parse_spec(raw, source_text=text, base=str(p.resolve().parent))
+
+
+def parse_spec(raw: dict[str, Any], *, source_text: str = "", base: str = "") -> StudySpec:
+    """Build a :class:`StudySpec` from a parsed TOML document.
+
+    ``base`` is the folder that a relative ``data.data_dir`` starts from (the spec
+    file's folder; the current folder when empty).
+    """
+    from paretomoo.data import SOURCES  # the data package reads its own keys with this package's Table
+
+    top = Table(raw, "")
+    study = Table(top.get("study", dict, REQUIRED, '[study] name = "my-study"'), "study")
+    name = study.get("name", str, REQUIRED, 'name = "my-study"')
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise UserError(f"spec key 'study.name': {name!r} is not a valid study name; use letters, digits, '-', '_' and '.'")
+    storage = study.get("storage", str, f"sqlite:///runs/{name}.db", 'storage = "sqlite:///runs/my-study.db"')
+    if "://" not in storage:
+        raise UserError(
+            f"spec key 'study.storage': {storage!r} is not a database URL; write e.g. sqlite:///runs/{name}.db or postgresql://user@host/db"
+        )
+    artifacts = study.get("artifacts", str, None, 'artifacts = "runs/my-study.artifacts"')
+    if artifacts is not None and not artifacts.strip():
+        raise UserError("spec key 'study.artifacts' is empty; write a folder, e.g. artifacts = \"runs/my-study.artifacts\", or remove it")
+    study.done()
+
+    data = _parse_data(Table(top.get("data", dict, {}, "[data]"), "data"), base)
+    raw_tasks = top.get("tasks", list, REQUIRED, '[[tasks]] name = "click"')
+    if not raw_tasks:
+        raise UserError("spec key 'tasks' is empty; declare at least two [[tasks]] tables")
+    tasks = tuple(_parse_task(Table(t, f"tasks[{i}]")) for i, t in enumerate(raw_tasks))
+    names = [t.name for t in tasks]
+    if len(tasks) < 2:
+        raise UserError("spec key 'tasks': a Pareto study needs at least two tasks; add another [[tasks]] table")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise UserError(f"spec key 'tasks': task name {dup[0]!r} is declared twice; give each task its own name")
+    data = SOURCES[data.source].link(data, tasks)
+
+    model = _parse_model(Table(top.get("model", dict, {}, "[model]"), "model"))
+    training = _parse_training(Table(top.get("training", dict, {}, "[training]"), "training"))
+    search = _parse_search(Table(top.get("search", dict, {}, "[search]"), "search"))
+    lam = _parse_lambda(Table(top.get("lambda", dict, {}, "[lambda]"), "lambda"), names)
+    top.done()
+    return StudySpec(
+        name=name,
+        storage=storage,
+        artifacts=artifacts,
+        data=data,
+        tasks=tasks,
+        model=model,
+        training=training,
+        search=search,
+        lam=lam,
+        source_text=source_text,
+    )
+
+
+def _parse_data(t: Table, base: str) -> DataSpec:
+    from paretomoo.data import SOURCES
+
+    source = t.choice("source", list(SOURCES), "synthetic")
+    _only_for_source(t, source, SOURCES)
+    seed = t.get("seed", int, 0, "seed = 0")
+    split = t.get("split", list, list(DataSpec.split), "split = [0.8, 0.1, 0.1]")
+    if len(split) != 3 or not all(isinstance(s, (int, float)) and s > 0 for s in split) or abs(sum(split) - 1) > 1e-6:
+        raise UserError(f"spec key 'data.split': expected three positive fractions (train, val, test) summing to 1, got {show(split)}")
+    data = DataSpec(source=source, seed=seed, split=(float(split[0]), float(split[1]), float(split[2])))
+    options = SOURCES[source].parse(t, data)
+    t.done()
+    if SOURCES[source].reads_files:
+        options = dataclasses.replace(options, base=base)
+    return dataclasses.replace(data, options=options)
+
+
+def _only_for_source(t: Table, source: str, sources: dict[str, Any]) -> None:
+    """Refuse a key that belongs to another source's options, naming that source."""
+    own = {f.name for f in dataclasses.fields(DataSpec)} | {"source"}
+    mine = _option_keys(sources[source])
+    for key in t.raw:
+        if key in own or key in mine:
+            continue
+        others = [name for name, s in sources.items() if key in _option_keys(s)]
+        if others:
+            which = " or ".join(f'source = "{o}"' for o in others)
+            raise UserError(f"spec key 'data.{key}' only applies to {which}; remove it")
+
+
+def _option_keys(source: Any) -> set[str]:
+    """The keys a source reads from [data] (not those it fills in itself)."""
+    return {f.name for f in dataclasses.fields(source.options)} - {"base", "keys"}
+
+
+def _parse_task(t: Table) -> TaskSpec:
+    name = t.get("name", str, REQUIRED, 'name = "click"')
+    where = t.where
+    if not _NAME.fullmatch(name):
+        raise UserError(f"spec key '{where}.name': {name!r} is not a valid task name; use letters, digits and '_'")
+    label = t.get("label", str, name, 'label = "click"')
+    loss = t.choice("loss", list(LOSSES), "bce")
+    metric_name = t.get("metric", str, REQUIRED, 'metric = "auc"')
+    metric = get_metric(metric_name)
+    if metric is None:
+        raise UserError(
+            f"spec key '{where}.metric': unknown metric {metric_name!r}; choose one of {', '.join(metric_names())} (e.g. ndcg@10)"
+        )
+    natural = metric.direction
+    direction = t.get("direction", str, natural, f'direction = "{natural}"')
+    if direction not in ("maximize", "minimize"):
+        raise UserError(f"spec key '{where}.direction': expected 'maximize' or 'minimize', got {direction!r}")
+    if direction != natural:
+        raise UserError(
+            f"spec key '{where}.direction': {direction!r} contradicts metric {metric_name!r}, which is {natural}d; remove the key or write direction = \"{natural}\""
+        )
+    pos_weight = t.positive("pos_weight", float, 1.0, "pos_weight = 5.0")
+    if pos_weight != 1.0 and LOSSES[loss] != "binary":
+        raise UserError(f"spec key '{where}.pos_weight' only applies to loss = \"bce\"; remove it")
+    group = t.get("group", str, None, 'group = "query"')
+    if metric.grouped and group is None:
+        raise UserError(f"spec key '{where}.group' is missing: metric {metric_name!r} ranks rows within groups; add e.g. group = \"query\"")
+    if group is not None and not metric.grouped:
+        raise UserError(f"spec key '{where}.group' only applies to ranking metrics (ndcg@K); remove it")
+    if not metric.reads(loss):
+        fit = [k for k in LOSSES if metric.reads(k)]
+        raise UserError(
+            f"spec key '{where}.loss': metric {metric_name!r} needs a {metric.labels} label and loss = \"{fit[0]}\", got {loss!r}"
+        )
+    row_filter = t.get("where", str, None, 'where = "click == 1"')
+    if row_filter is not None:
+        try:
+            parse_conditions(row_filter)
+        except ValueError as exc:
+            raise UserError(f"spec key '{where}.where': {exc}; write e.g. where = \"click == 1\"") from None
+        if group is not None:
+            raise UserError(f"spec key '{where}.where' cannot be combined with group (it would cut rows out of groups); remove one")
+    t.done()
+    return TaskSpec(
+        name=name, label=label, loss=loss, metric=metric_name, direction=direction, pos_weight=pos_weight, group=group, where=row_filter
+    )
+
+
+def _parse_model(t: Table) -> ModelSpec:
+    from paretomoo.models import MODELS
+
+    kind = t.choice("type", list(MODELS), "shared_bottom")
+    t.only_for(ModelSpec, kind, "type")
+    m = ModelSpec(
+        type=kind,
+        embedding_dim=t.positive("embedding_dim", int, ModelSpec.embedding_dim, "embedding_dim = 8"),
+        bottom=t.int_list("bottom", ModelSpec.bottom, "bottom = [64, 16]"),
+        tower=t.int_list("tower", ModelSpec.tower, "tower = [16]"),
+        experts=t.positive("experts", int, ModelSpec.experts, "experts = 4"),
+        expert=t.int_list("expert", ModelSpec.expert, "expert = [64, 32]"),
+        task_experts=t.positive("task_experts", int, ModelSpec.task_experts, "task_experts = 1"),
+        levels=t.positive("levels", int, ModelSpec.levels, "levels = 1"),
+    )
+    t.done()
+    return m
+
+
+def _auto(t: Table, key: str) -> int:
+    """A count that may be "auto" (stored as 0)."""
+    value = t.get(key, (int, str), 0, f'{key} = "auto"')
+    if value == "auto":
+        return 0
+    if isinstance(value, str) or value < 0:
+        raise UserError(f"spec key 'training.{key}': expected \"auto\" or a positive integer, got {show(value)}")
+    return int(value)
+
+
+def _parse_training(t: Table) -> TrainingSpec:
+    device = t.get("device", str, "auto", 'device = "auto"')
+    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", device):
+        raise UserError(f"spec key 'training.device': unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+    s = TrainingSpec(
+        epochs=t.positive("epochs", int, TrainingSpec.epochs, "epochs = 3"),
+        batch_size=t.positive("batch_size", int, TrainingSpec.batch_size, "batch_size = 1024"),
+        lr=t.positive("lr", float, TrainingSpec.lr, "lr = 0.003"),
+        weight_decay=t.positive("weight_decay", float, TrainingSpec.weight_decay, "weight_decay = 0.0001", allow_zero=True),
+        seed=t.get("seed", int, 0, "seed = 0"),
+        device=device,
+        population=_auto(t, "population"),
+        workers=_auto(t, "workers"),
+    )
+    t.done()
+    return s
+
+
+def _parse_search(t: Table) -> SearchSpec:
+    from paretomoo.proposers import PROPOSERS
+
+    s = SearchSpec(
+        optimizer=t.choice("optimizer", list(PROPOSERS), "nsga2"),
+        trials=t.positive("trials", int, SearchSpec.trials, "trials = 32"),
+        batch=t.positive("batch", int, SearchSpec.batch, "batch = 8"),
+        seed=t.get("seed", int, 0, "seed = 0"),
+    )
+    need = PROPOSERS[s.optimizer].min_batch
+    if s.batch < need:
+        raise UserError(f"spec key 'search.batch' must be >= {need} for {s.optimizer} (it is the population size), got {s.batch}")
+    t.done()
+    return s
+
+
+def _parse_lambda(t: Table, names: list[str]) -> LambdaSpec:
+    max_ratio = t.positive("max_ratio", float, LambdaSpec.max_ratio, "max_ratio = 1000")
+    if max_ratio < 100:
+        raise UserError(f"spec key 'lambda.max_ratio' must be >= 100 so that every proposer reaches 1:100 trade-offs, got {max_ratio}")
+    raw_bounds = t.get("bounds", dict, {}, "bounds = { fraud = [0.01, 0.5] }")
+    raw_fixed = t.get("fixed", dict, {}, "fixed = { ad_click = 0.25 }")
+    t.done()
+
+    def check_task(key: str, task: str) -> None:
+        if task not in names:
+            raise UserError(f"spec key 'lambda.{key}.{task}': no task is named {task!r}; use one of {', '.join(names)}")
+
+    bounds = []
+    for task, value in raw_bounds.items():
+        check_task("bounds", task)
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            or not 0 <= value[0] <= value[1] <= 1
+        ):
+            raise UserError(f"spec key 'lambda.bounds.{task}': expected [lower, upper] with 0 <= lower <= upper <= 1, got {show(value)}")
+        bounds.append((task, float(value[0]), float(value[1])))
+    fixed = []
+    for task, value in raw_fixed.items():
+        check_task("fixed", task)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+            raise UserError(f"spec key 'lambda.fixed.{task}': expected a weight in [0, 1], got {show(value)}")
+        if task in raw_bounds:
+            raise UserError(f"spec key 'lambda.fixed.{task}': the task also has bounds; keep either a fixed value or bounds")
+        fixed.append((task, float(value)))
+    spec = LambdaSpec(max_ratio=max_ratio, bounds=tuple(bounds), fixed=tuple(fixed))
+    _check_feasible(spec, names)
+    return spec
+
+
+def _check_feasible(spec: LambdaSpec, names: list[str]) -> None:
+    fixed = dict(spec.fixed)
+    free = [n for n in names if n not in fixed]
+    mass = 1.0 - sum(fixed.values())
+    if not free:
+        raise UserError("spec key 'lambda.fixed': every task is fixed, so there is nothing to search; leave at least two tasks free")
+    if len(free) < 2:
+        raise UserError(f"spec key 'lambda.fixed': only {free[0]!r} is free, so its weight is forced; leave at least two tasks free")
+    if mass < -1e-9:
+        raise UserError(f"spec key 'lambda.fixed': fixed weights sum to {1 - mass:.4g} > 1; λ lives on the simplex, so lower them")
+    bounds = {n: (lo, hi) for n, lo, hi in spec.bounds}
+    lo_sum = sum(bounds.get(n, (0.0, 1.0))[0] for n in free)
+    hi_sum = sum(bounds.get(n, (0.0, 1.0))[1] for n in free)
+    if lo_sum > mass + 1e-9:
+        raise UserError(
+            f"spec key 'lambda.bounds': lower bounds sum to {lo_sum:.4g} but only {mass:.4g} of the weight is free; lower them so that they sum to at most {mass:.4g}"
+        )
+    if hi_sum < mass - 1e-9:
+        raise UserError(
+            f"spec key 'lambda.bounds': upper bounds sum to {hi_sum:.4g} but the free weights must sum to {mass:.4g}; raise them"
+        )

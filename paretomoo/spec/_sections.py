@@ -1,0 +1,171 @@
+"""The typed, frozen sections of a study spec."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """``[data]``: the keys every source shares, and ``options``, the source's own (see ``paretomoo.data.SOURCES``)."""
+
+    source: str = "synthetic"
+    seed: int = 0
+    # train/val/test fractions of the rows (synthetic), or of the one ``train`` file (tabular)
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    options: Any = None  # a frozen dataclass of the source's; fields with metadata {"hash": False} stay out of the result hash
+
+    def hashed(self) -> dict[str, Any]:
+        """What enters the result hash: the shared keys and the source's hashed options, in one flat table."""
+        out: dict[str, Any] = {"source": self.source, "seed": self.seed, "split": self.split}
+        if self.options is not None:
+            out.update({f.name: getattr(self.options, f.name) for f in dataclasses.fields(self.options) if f.metadata.get("hash", True)})
+        return out
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    label: str
+    loss: str
+    metric: str
+    direction: str
+    pos_weight: float = 1.0
+    group: str | None = None
+    # Rows on which the task's loss and metrics are computed (a condition on the
+    # data's labels, e.g. "click == 1" for a conversion rate); None = every row.
+    where: str | None = None
+
+    @property
+    def objective(self) -> str:
+        """Name of the task's objective as users see it, e.g. ``fraud_pr_auc``."""
+        return f"{self.name}_{self.metric}"
+
+
+# Fields that apply to some model types only carry metadata {"for": types}: the
+# parser refuses them elsewhere, and the result hash leaves them out elsewhere
+# (so adding a field never changes the hash of an existing study).
+_EXPERTS = {"for": ("mmoe", "ple")}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    type: str = "shared_bottom"
+    embedding_dim: int = 8  # every categorical column
+    bottom: tuple[int, ...] = field(default=(64, 16), metadata={"for": ("shared_bottom",)})
+    tower: tuple[int, ...] = (16,)
+    experts: int = field(default=4, metadata=_EXPERTS)  # mmoe: experts; ple: shared experts per level
+    expert: tuple[int, ...] = field(default=(64, 32), metadata=_EXPERTS)  # widths of each expert's MLP
+    task_experts: int = field(default=1, metadata={"for": ("ple",)})  # per task and level
+    levels: int = field(default=1, metadata={"for": ("ple",)})  # extraction levels; 1 = CGC
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    epochs: int = 3
+    batch_size: int = 1024
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    device: str = "auto"
+    # λ vectors trained together in one pass; 0 means "choose for the device".
+    population: int = 0
+    # training processes, each with its own populations; 0 means "choose for the device"
+    # (one per physical core on a CPU, one on a GPU).
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    optimizer: str = "nsga2"
+    trials: int = 32
+    batch: int = 8
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class LambdaSpec:
+    max_ratio: float = 1000.0
+    bounds: tuple[tuple[str, float, float], ...] = ()
+    fixed: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    storage: str
+    artifacts: str | None  # None: beside a SQLite database, else runs/<name>.artifacts (see store.artifacts_folder)
+    data: DataSpec
+    tasks: tuple[TaskSpec, ...]
+    model: ModelSpec
+    training: TrainingSpec
+    search: SearchSpec
+    lam: LambdaSpec
+    source_text: str = field(default="", compare=False, repr=False)
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    @property
+    def objectives(self) -> list[str]:
+        return [t.objective for t in self.tasks]
+
+    @property
+    def directions(self) -> list[str]:
+        return [t.direction for t in self.tasks]
+
+    def result_hash(self, standardised_labels: bool = True) -> str:
+        """Hash of everything that changes what a trial computes.
+
+        The search section, the device, the population size and the number of
+        worker processes are left out on purpose: a study may be resumed with a
+        larger budget, another optimizer (warm-started from every stored trial)
+        or on another device. So is where the data files lie (``data_dir``).
+        Regression tasks train on standardised labels (``ModelShape``); studies
+        made before that have the hash of ``standardised_labels=False``.
+        """
+        payload: dict[str, Any] = {
+            "data": self.data.hashed(),
+            "tasks": [{k: v for k, v in dataclasses.asdict(t).items() if not (k == "where" and v is None)} for t in self.tasks],
+            "model": _applicable(self.model, self.model.type),
+            "training": {k: v for k, v in dataclasses.asdict(self.training).items() if k not in ("device", "population", "workers")},
+            "lambda": dataclasses.asdict(self.lam),
+        }
+        if standardised_labels and any(t.loss == "mse" for t in self.tasks):
+            payload["regression_labels"] = "standardised"
+        text = json.dumps(payload, sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def replace(self, **sections: Any) -> StudySpec:
+        """Copy with overrides, e.g. ``spec.replace(search={"trials": 8})``.
+
+        ``data={...}`` may name the shared keys (``seed``) and the source's own
+        (``rows``, ``data_dir``) alike.
+        """
+        changes: dict[str, Any] = {}
+        for key, value in sections.items():
+            if key == "data" and isinstance(value, dict):
+                own = {f.name for f in dataclasses.fields(DataSpec)}
+                options = {k: v for k, v in value.items() if k not in own}
+                data = dataclasses.replace(self.data, **{k: v for k, v in value.items() if k in own})
+                changes["data"] = dataclasses.replace(data, options=dataclasses.replace(data.options, **options)) if options else data
+            elif isinstance(value, dict):
+                attr = "lam" if key == "lambda" else key
+                changes[attr] = dataclasses.replace(getattr(self, attr), **value)
+            else:
+                changes[key] = value
+        return dataclasses.replace(self, **changes)
+
+
+def _applicable(obj: Any, kind: str) -> dict[str, Any]:
+    """The fields of a spec section that apply to ``kind`` and enter the result hash."""
+    return {
+        f.name: getattr(obj, f.name)
+        for f in dataclasses.fields(obj)
+        if kind in f.metadata.get("for", (kind,)) and f.metadata.get("hash", True)
+    }

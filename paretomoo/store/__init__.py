@@ -1,0 +1,228 @@
+"""The study store: an Optuna storage (SQLite by default, any SQLAlchemy URL).
+
+One Optuna trial per evaluated λ:
+  * params       ``logit_<task>`` for each free task (the proposers' coordinates)
+  * values       the natural validation metric of every task, in spec order
+                 (``study.metric_names`` holds their names)
+  * user attrs   ``lambda`` {task: weight}, ``val`` and ``test`` {task: {metric: value}},
+                 ``run`` {seed, seconds, device}, ``worker`` {host, pid} that ran it,
+                 ``fail_reason`` for a failed trial, and the queue's own (``_queue``)
+  * artifact     the trained weights (Optuna's artifact store, a folder; ``_weights``)
+
+The study's user attributes hold the spec (``spec_text``, ``spec_hash``), the
+weights folder, the model's shape, the paretomoo version that made it, a
+fingerprint of its data and, for sources that read files, the data folder.
+
+A proposal batch is enqueued as WAITING trials before any is trained, so an
+interrupted batch is finished on resume, and ``optuna-dashboard <url>`` shows
+every paretomoo study as it runs. Nothing here loads torch until weights are
+saved or loaded.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from paretomoo.errors import StudyWarning, UserError
+from paretomoo.proposers import Batch
+from paretomoo.space import LambdaSpace
+from paretomoo.spec import StudySpec, load_spec, parse_spec
+from paretomoo.store._queue import FINISHED, MAX_ATTEMPTS, Snapshot, TrialQueue
+from paretomoo.store._records import Record, dumps, record_of, state_name
+from paretomoo.store._storage import artifacts_folder, open_storage, safe_url
+from paretomoo.store._weights import CheckpointError, Weights
+
+if TYPE_CHECKING:
+    from paretomoo.trainer import MemberResult
+
+__all__ = ["MAX_ATTEMPTS", "CheckpointError", "Record", "Snapshot", "Store", "TrialQueue", "Weights", "dumps", "open_storage", "state_name"]
+
+
+class Store:
+    """One study in an Optuna storage, created from a spec or opened by name.
+
+    ``queue`` hands trials to workers (``TrialQueue``), ``weights`` keeps the
+    trained weights (``Weights``); the store itself writes and reads results.
+    """
+
+    def __init__(self, spec: StudySpec, storage: optuna.storages.RDBStorage, study: optuna.Study) -> None:
+        self.spec = spec
+        self.storage = storage
+        self.study = study
+        self.space = LambdaSpace(spec.task_names, spec.lam)
+        self.queue = TrialQueue(study, storage, self.space, spec.name)
+        self.artifacts = str(study.user_attrs.get("artifacts") or artifacts_folder(storage.url, spec.name, spec.artifacts))
+        self.weights = Weights(study, storage, self.artifacts)
+
+    # -- opening ---------------------------------------------------------------
+
+    @classmethod
+    def create_or_resume(
+        cls, spec: StudySpec, storage_url: str | None = None, heartbeat: int | None = None, data: dict[str, Any] | None = None
+    ) -> Store:
+        """Open the spec's study, creating it if new; refuse one made from another spec.
+
+        ``data`` describes the data the trials are trained on: ``fingerprint``
+        (``Dataset.fingerprint()``) and ``root`` (the folder of its files, for
+        sources that read files). A new study stores both; resuming one whose
+        data or paretomoo version differ warns (``StudyWarning``).
+        """
+        from paretomoo import __version__
+
+        url = storage_url or spec.storage
+        storage = open_storage(url, heartbeat)
+        data = data or {}
+        if spec.name in optuna.get_all_study_names(storage):
+            study = optuna.load_study(study_name=spec.name, storage=storage)
+            stored = _wait_for_attr(study, "spec_hash")
+            if stored != spec.result_hash() and stored == spec.result_hash(standardised_labels=False):
+                raise UserError(
+                    f"study {spec.name!r} in {safe_url(url)} was trained by a paretomoo before 0.2, which did not standardise "
+                    "regression labels, so new trials would not compare with its own; give the study a new [study] name"
+                )
+            if stored != spec.result_hash():
+                raise UserError(
+                    f"study {spec.name!r} in {safe_url(url)} was made from a different spec (data, tasks, model, training or "
+                    f"lambda changed); give the study a new [study] name, or use another --storage"
+                )
+            _warn_if_changed(study, spec.name, __version__, data.get("fingerprint"))
+        else:
+            study = optuna.create_study(study_name=spec.name, storage=storage, directions=spec.directions, load_if_exists=True)
+            with warnings.catch_warnings():  # experimental in Optuna, read by optuna-dashboard
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(spec.objectives)
+            attrs: dict[str, Any] = {
+                "spec_hash": spec.result_hash(),
+                "spec_text": spec.source_text,
+                "artifacts": str(artifacts_folder(url, spec.name, spec.artifacts)),
+                "paretomoo_version": __version__,
+            }
+            if data.get("fingerprint") is not None:
+                attrs["data_fingerprint"] = data["fingerprint"]
+            if data.get("root") is not None:
+                attrs["data_dir"] = str(data["root"])
+            for key, value in attrs.items():
+                study.set_user_attr(key, value)
+        return cls(spec, storage, study)
+
+    @classmethod
+    def open(cls, target: str, storage_url: str | None = None, heartbeat: int | None = None) -> Store:
+        """Open an existing study: ``target`` is a spec file or a study name (with ``storage_url``)."""
+        spec: StudySpec | None = None
+        if target.endswith(".toml") or Path(target).is_file():
+            spec = load_spec(target)
+            name, url = spec.name, storage_url or spec.storage
+        else:
+            if storage_url is None:
+                raise UserError(f"{target!r} is not a spec file; pass a spec file, or a study name with --storage URL")
+            name, url = target, storage_url
+        storage = open_storage(url, heartbeat)
+        if name not in optuna.get_all_study_names(storage):
+            raise UserError(f"no study named {name!r} in {safe_url(url)}; run it first (paretomoo run SPEC) or check --storage")
+        study = optuna.load_study(study_name=name, storage=storage)
+        text = study.user_attrs.get("spec_text")
+        if text is None:
+            raise UserError(f"study {name!r} in {safe_url(url)} was not made by paretomoo (it has no stored spec)")
+        if spec is None or spec.result_hash() != study.user_attrs.get("spec_hash"):
+            # The stored spec is the truth about what the trials computed; its data folder is the one the study was made with.
+            spec = parse_spec(tomllib.loads(text), source_text=text)
+            if study.user_attrs.get("data_dir"):
+                spec = spec.replace(data={"data_dir": study.user_attrs["data_dir"]})
+        return cls(spec, storage, study)
+
+    # -- results ---------------------------------------------------------------
+
+    def n_finished(self) -> int:
+        """Trials that count against the budget: complete, or failed for a reason of their own."""
+        retried = self.queue.retried()
+        return sum(1 for t in self.queue.trials(FINISHED) if t.number not in retried)
+
+    def history(self, before: int | None = None) -> list[Batch]:
+        """Finished proposal batches below ``before``, in minimisation form (``TrialQueue.history``)."""
+        signs = np.array([1.0 if d == "minimize" else -1.0 for d in self.spec.directions])
+        return self.queue.history(signs, before)
+
+    def finish(self, trial: optuna.Trial, result: MemberResult, seed: int, device: str) -> None:
+        """Store one member's result and weights, then close the trial.
+
+        If another worker already gave the trial up (its heartbeat was late),
+        the result is dropped: the retry queued for it stands.
+        """
+        try:
+            self._finish(trial, result, seed, device)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+
+    def _finish(self, trial: optuna.Trial, result: MemberResult, seed: int, device: str) -> None:
+        trial.set_user_attr("lambda", dict(zip(self.spec.task_names, map(float, result.lam), strict=True)))
+        trial.set_user_attr("val", result.val)
+        trial.set_user_attr("test", result.test)
+        trial.set_user_attr("run", {"seed": seed, "seconds": round(result.seconds, 4), "device": device})
+        if result.failed is not None or result.state is None:
+            trial.set_user_attr("fail_reason", result.failed)
+            self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            return
+        self.weights.save(trial, result.state)
+        values = [result.val[t.name][t.metric] for t in self.spec.tasks]
+        # The storage call rather than study.tell: the study's own sampler never
+        # proposes (proposals are enqueued), and this saves a third of the cost.
+        self.storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, values)
+
+    def records(self) -> list[Record]:
+        out = []
+        retried = self.queue.retried()
+        for t in self.queue.trials():
+            lam = t.user_attrs.get("lambda")
+            if lam is None and all(p in t.params for p in self.space.params):
+                lam = dict(zip(self.spec.task_names, map(float, self.space.to_lambda(self.queue.x_of(t))[0]), strict=True))
+            out.append(record_of(t, lam or {}, len(self.spec.tasks), retried))
+        return out
+
+    def record(self, number: int) -> Record:
+        recs = self.records()
+        if not 0 <= number < len(recs):
+            raise UserError(f"study {self.spec.name!r} has no trial {number}; it has trials 0..{len(recs) - 1}")
+        return recs[number]
+
+
+def _warn_if_changed(study: optuna.Study, name: str, version: str, fingerprint: dict[str, Any] | None) -> None:
+    """Warn when a study resumes under another paretomoo version or on other data: its trials may not compare."""
+    made_by = study.user_attrs.get("paretomoo_version")
+    if made_by != version:
+        was = f"paretomoo {made_by}" if made_by else "a paretomoo version before 0.2"
+        warnings.warn(
+            f"study {name!r} was made by {was} and resumes under {version}; trials of different versions may differ "
+            "for the same λ, so start a new [study] name for a clean comparison",
+            StudyWarning,
+            stacklevel=3,
+        )
+    stored = study.user_attrs.get("data_fingerprint")
+    if stored is None or fingerprint is None or stored == fingerprint:
+        return
+    changed = [key for key in sorted(set(stored) | set(fingerprint)) if stored.get(key) != fingerprint.get(key)]
+    warnings.warn(
+        f"study {name!r} resumes on data that differ from its earlier trials' ({', '.join(changed)} changed: "
+        f"{_show_change(stored, fingerprint, changed[0])}); new trials will not compare with old ones, so start a new [study] name",
+        StudyWarning,
+        stacklevel=3,
+    )
+
+
+def _show_change(old: dict[str, Any], new: dict[str, Any], key: str) -> str:
+    return f"{key} was {old.get(key)}, now {new.get(key)}"
+
+
+def _wait_for_attr(study: optuna.Study, key: str, seconds: float = 5.0) -> Any:
+    """A study attribute that a process creating the study at this moment may not have written yet."""
+    deadline = time.monotonic() + seconds
+    while (value := study.user_attrs.get(key)) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return value
