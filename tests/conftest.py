@@ -138,7 +138,7 @@ class PgServer:
             check=True,
             capture_output=True,
         )
-        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"  # as users write it: no driver named
 
     def _ctl(self, *args: str, check: bool = True) -> None:
         import subprocess

@@ -159,7 +159,7 @@ def test_database_lost_mid_study_then_resumed(write_spec, pg_bin) -> None:
 
 def test_database_unreachable_at_start(write_spec) -> None:
     spec = write_spec()
-    w = worker(spec, "postgresql+psycopg2://postgres@127.0.0.1:9/nowhere")
+    w = worker(spec, "postgresql://postgres@127.0.0.1:9/nowhere")
     assert wait_all([w], timeout=60) == [2]
     err = w.stderr.read()
     assert "cannot open storage" in err and err.count("\n") == 1 and "Traceback" not in err
