@@ -20,13 +20,23 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from paretomoo.errors import StudyWarning, UserError
 
+if TYPE_CHECKING:  # the command line loads these only for the commands that use them
+    from paretomoo.decide import Choice
+    from paretomoo.noise import Noise
+    from paretomoo.spec import StudySpec
+    from paretomoo.store import Record, Store
+    from paretomoo.study import Layout
+    from paretomoo.summary import Summary
+    from paretomoo.trainer import Trainer
+    from paretomoo.worker import Progress
+
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + message
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
         print(f"paretomoo: error: {message}; see '{self.prog} --help'", file=sys.stderr)
         raise SystemExit(2)
 
@@ -80,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         c.add_argument("--weights", help='preference per objective, e.g. "click_auc=2,fraud_pr_auc=1" (default: the knee)')
         c.add_argument("--constraint", action="append", default=[], help='e.g. "fraud_pr_auc>=0.30" (repeatable)')
-        c.add_argument("--noise", type=_positive, metavar="N", help="retrain the chosen λ under N other seeds and show the spread")
+        c.add_argument("--noise", type=_seeds, metavar="N", help="retrain the chosen λ under N (>= 2) other seeds and show the spread")
         if c.prog.endswith("export"):
             c.add_argument("--trial", type=int, help="trial number (default: what pick chooses)")
             c.add_argument("--pick", action="store_true", help="export what pick chooses (the default without --trial)")
@@ -100,6 +110,13 @@ def _show_warning(
         print(f"paretomoo: warning: {message}", file=sys.stderr)
     else:
         _python_showwarning(message, category, filename, lineno, file, line)
+
+
+def _seeds(text: str) -> int:
+    value = _positive(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"needs at least 2 seeds to measure a spread, got {value}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -161,7 +178,7 @@ def _run(args: argparse.Namespace) -> int:
 
     bar = _Bar(quiet=args.quiet)
 
-    def on_start(store, trainer, layout) -> None:  # type: ignore[no-untyped-def]
+    def on_start(store: Store, trainer: Trainer, layout: Layout) -> None:
         n_params = sum(p.numel() for p in trainer.new_model(1).parameters())
         done = store.n_finished()
         procs = f"{layout.workers} processes × " if layout.workers > 1 else ""
@@ -216,7 +233,7 @@ class _Bar:
         self.tty = sys.stderr.isatty()
         self.shown = False
 
-    def update(self, p) -> None:  # type: ignore[no-untyped-def]
+    def update(self, p: Progress) -> None:
         if self.quiet:
             return
         width = 24
@@ -245,7 +262,7 @@ def _clock(seconds: float) -> str:
 # -- status -------------------------------------------------------------------
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _open(args: argparse.Namespace) -> Store:
     from paretomoo.store import Store
 
     return Store.open(args.study, args.storage)
@@ -262,7 +279,7 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_status(store, *, with_hint: bool, target: str) -> None:  # type: ignore[no-untyped-def]
+def _print_status(store: Store, *, with_hint: bool, target: str) -> None:
     from paretomoo.summary import summarize
 
     spec = store.spec
@@ -279,7 +296,7 @@ def _print_status(store, *, with_hint: bool, target: str) -> None:  # type: igno
         print(f"next: paretomoo plot {target}  |  paretomoo pick {target}  |  paretomoo export {target} --out exports/{spec.name}")
 
 
-def _front_table(spec, records) -> str:  # type: ignore[no-untyped-def]
+def _front_table(spec: StudySpec, records: list[Record]) -> str:
     tasks = spec.task_names
     head = ["trial"] + [f"λ {t}" for t in tasks] + [f"{o} val" for o in spec.objectives] + [f"{o} test" for o in spec.objectives]
     rows = []
@@ -308,7 +325,7 @@ def _plot(args: argparse.Namespace) -> int:
     s = summarize(store.spec, store.records())
     if not s.complete:
         raise UserError(f"study {store.spec.name!r} has no complete trial yet; run it first (paretomoo run SPEC)")
-    choice = _choose(store, s, None, [])
+    choice = _choose(s, None, [])
     out = writable_folder(args.out or f"plots/{store.spec.name}")
     for path in write_plots(s, store.spec.task_names, store.spec.name, out, chosen=s.complete[choice.index].number):
         print(path)
@@ -318,7 +335,7 @@ def _plot(args: argparse.Namespace) -> int:
 # -- pick / export --------------------------------------------------------------
 
 
-def _choose(store, s, weights: str | None, constraints: list[str]):  # type: ignore[no-untyped-def]
+def _choose(s: Summary, weights: str | None, constraints: list[str]) -> Choice:
     from paretomoo.decide import parse_constraint, parse_weights, pick
 
     w = parse_weights(weights, s.names) if weights else None
@@ -331,7 +348,7 @@ def _pick(args: argparse.Namespace) -> int:
 
     store = _open(args)
     s = summarize(store.spec, store.records())
-    choice = _choose(store, s, args.weights, args.constraint)
+    choice = _choose(s, args.weights, args.constraint)
     rec = s.complete[choice.index]
     _print_choice(store.spec, rec, choice.reason)
     if args.noise:
@@ -339,13 +356,15 @@ def _pick(args: argparse.Namespace) -> int:
     return 0
 
 
-def _noise(spec, rec, n: int):  # type: ignore[no-untyped-def]
+def _noise(spec: StudySpec, rec: Record, n: int) -> Noise:
+    import numpy as np
+
     from paretomoo.noise import seed_noise
 
-    return seed_noise(spec, [rec.lam[t] for t in spec.task_names], n, spec.training.device)
+    return seed_noise(spec, np.array([rec.lam[t] for t in spec.task_names]), n, spec.training.device)
 
 
-def _print_choice(spec, rec, reason: str) -> None:  # type: ignore[no-untyped-def]
+def _print_choice(spec: StudySpec, rec: Record, reason: str) -> None:
     print(f"picked trial {rec.number}: {reason}")
     print("  λ          " + "  ".join(f"{t}={rec.lam[t]:.4g}" for t in spec.task_names))
     print("  validation " + "  ".join(f"{t.objective}={rec.val[t.name][t.metric]:.4f}" for t in spec.tasks))
@@ -367,7 +386,7 @@ def _export(args: argparse.Namespace) -> int:
             )
     else:
         s = summarize(store.spec, store.records())
-        choice = _choose(store, s, args.weights, args.constraint)
+        choice = _choose(s, args.weights, args.constraint)
         rec, reason = s.complete[choice.index], choice.reason
     # everything that can be refused is checked before the slow part (retraining for --noise)
     out = writable_folder(args.out or f"exports/{store.spec.name}-trial{rec.number}")

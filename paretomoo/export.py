@@ -95,7 +95,8 @@ def load_model(path: str | Path, device: str = "cpu") -> PopulationModel:
     """
     blob = _read(Path(path) / "model.pt")
     shape = ModelShape.from_dict(blob["shape"])
-    mspec = ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in blob["model"].items()})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in blob["model"].items()}
+    mspec = ModelSpec(**fields)
     model = build_model(shape, mspec, [0])
     model.load_state_dict(blob["state"])
     return model.to(device).eval()

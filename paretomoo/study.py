@@ -82,8 +82,9 @@ def choose_layout(spec: StudySpec, device: torch.device, member_bytes: Callable[
     ``member_bytes`` (``Trainer.member_bytes``) is called only for an "auto"
     population on a GPU; a CPU layout needs no data.
     """
-    needs_bytes = device.type == "cuda" and not spec.training.population and member_bytes is not None
-    population = spec.training.population or default_population(device, member_bytes() if needs_bytes else None)
+    auto_on_gpu = device.type == "cuda" and not spec.training.population
+    per_member = member_bytes() if auto_on_gpu and member_bytes is not None else None
+    population = spec.training.population or default_population(device, per_member)
     workers = spec.training.workers or min(default_workers(device), -(-spec.search.batch // population))
     return Layout(workers=workers, population=population, threads=max(1, physical_cores() // workers))
 

@@ -26,6 +26,7 @@ intact: what it was training is recovered by the next run).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,7 +103,7 @@ def work(
     stats = WorkerStats()
     while True:
         t0 = time.perf_counter()
-        trials, finished, running = _retry(lambda n=executor.workers * k: _next(store, spec, budget, n), options.patience)
+        trials, finished, running = _retry(functools.partial(_next, store, spec, budget, executor.workers * k), options.patience)
         stats.store_s += time.perf_counter() - t0
         if finished >= budget:
             return stats
@@ -126,7 +127,7 @@ def work(
             raise
         t0 = time.perf_counter()
         for trial, result in zip(trials, results, strict=True):
-            _retry(lambda t=trial, r=result: store.finish(t, r, spec.training.seed, device), options.patience)
+            _retry(functools.partial(store.finish, trial, result, spec.training.seed, device), options.patience)
         stats.store_s += time.perf_counter() - t0
         stats.trials += len(trials)
         mine = stats.trials
@@ -147,7 +148,7 @@ def work(
             )
 
 
-def _next(store: Store, spec: StudySpec, budget: int, k: int) -> tuple[list, int, int]:
+def _next(store: Store, spec: StudySpec, budget: int, k: int) -> tuple[list[optuna.Trial], int, int]:
     """Under the study lock: recover, propose if due, pop. Returns (trials, finished, running)."""
     queue = store.queue
     with queue.lock():

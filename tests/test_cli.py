@@ -179,3 +179,135 @@ def test_help_and_bad_specs_answer_without_loading_torch(tmp_path: Path) -> None
     out = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("loaded: []"), out.stdout + out.stderr
     assert "spec key" in out.stderr  # the bad spec was read and refused
+
+
+@pytest.fixture
+def every_state(done_study: Path):
+    """The done study plus one trial in each other state: running, interrupted (its retry waiting), failed, waiting."""
+    import numpy as np
+
+    from paretomoo.store import Store
+
+    store = Store.open(str(done_study))
+    store.queue.enqueue(np.zeros((4, 4)), batch=9)
+    running, interrupted, failed = store.queue.pop(3)
+    store.queue.release([interrupted])
+    failed.set_user_attr("fail_reason", "training loss became NaN/inf in epoch 1")
+    store.storage.set_trial_state_values(failed._trial_id, optuna.trial.TrialState.FAIL)
+    states = {r.number: r.state for r in store.records()}
+    numbers = {s: [n for n, st in states.items() if st == s] for s in ("running", "interrupted", "failed", "waiting")}
+    assert all(numbers.values()), numbers
+    return done_study, {s: ns[0] for s, ns in numbers.items()}
+
+
+@pytest.mark.parametrize("state", ["running", "interrupted", "failed", "waiting"])
+@pytest.mark.parametrize("noise", [[], ["--noise", "2"]])
+def test_export_of_a_trial_without_a_model_is_one_line(every_state, capsys, tmp_path: Path, state: str, noise: list[str]) -> None:
+    path, numbers = every_state
+    before = stored(tmp_path / "tiny.db")
+    out = tmp_path / "e"
+    code, _, err = call(capsys, "export", str(path), "--trial", str(numbers[state]), *noise, "--out", str(out))
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"trial {numbers[state]} is {state}, so it has no model to export" in err
+    assert not out.exists()  # refused before anything was written or trained
+    assert stored(tmp_path / "tiny.db") == before
+
+
+def test_status_pick_and_plot_read_every_state(every_state, capsys, tmp_path: Path) -> None:
+    path, numbers = every_state
+    code, out, _ = call(capsys, "status", str(path))
+    assert code == 0 and "1 failed" in out and "1 running" in out and "1 interrupted" in out and "8 complete" in out
+    assert f"trial {numbers['failed']} failed: training loss became NaN/inf" in out
+    trials = json.loads(call(capsys, "status", str(path), "--json")[1])
+    assert {t["state"] for t in trials} == {"complete", "running", "interrupted", "failed", "waiting"}
+    assert call(capsys, "pick", str(path))[0] == 0
+    assert call(capsys, "plot", str(path), "--out", str(tmp_path / "p"))[0] == 0
+
+
+def test_bad_paths_are_one_line(done_study: Path, capsys, tmp_path: Path) -> None:
+    db = tmp_path / "tiny.db"
+    before = stored(db)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    garbage = tmp_path / "garbage.toml"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    utf16 = tmp_path / "utf16.toml"
+    utf16.write_bytes(done_study.read_text().encode("utf-16"))
+    assert utf16.read_bytes()[:2] == b"\xff\xfe"
+    cases = [
+        (["run", str(garbage)], "not text in UTF-8 (byte 128 is 0x80); save it as UTF-8"),
+        (["status", str(utf16)], "is UTF-16 text; save it as UTF-8"),
+        (["run", str(tmp_path)], "is a folder; pass the path of a .toml study spec"),
+        (["export", str(done_study), "--trial", "0", "--out", str(a_file)], f"--out {a_file} is a file, not a folder"),
+        (["export", str(done_study), "--pick", "--out", "/proc/paretomoo-export"], "cannot write to the folder /proc/paretomoo-export"),
+        (["plot", str(done_study), "--out", str(a_file)], f"--out {a_file} is a file, not a folder"),
+        (["status", "tiny", "--storage", f"sqlite:///{a_file}/x.db"], "cannot create the folder"),
+        (["run", str(done_study), "--data-dir", str(tmp_path)], "--data-dir only applies to data sources that read files"),
+        (["export", str(done_study), "--trial", "-1"], "has no trial -1"),
+    ]
+    for argv, needle in cases:
+        code, _, err = call(capsys, *argv)
+        assert code == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+    with pytest.raises(SystemExit) as exit_:
+        main(["pick", str(done_study), "--noise", "1"])
+    assert exit_.value.code == 2 and "at least 2" in capsys.readouterr().err
+    assert stored(db) == before
+
+
+def test_a_column_name_with_a_hyphen_gets_the_backquote_hint(write_spec, capsys, tmp_path: Path) -> None:
+    spec = tmp_path / "adult.toml"
+    spec.write_text(
+        '[study]\nname = "adult"\n[data]\nsource = "tabular"\ntrain = "adult.csv"\n'
+        "[data.labels]\nrich = \"income == '>50K'\"\nsingle = \"marital-status == 'Never-married'\"\n"
+        '[[tasks]]\nname = "rich"\nmetric = "auc"\n[[tasks]]\nname = "single"\nmetric = "auc"\n'
+    )
+    code, _, err = call(capsys, "run", str(spec))
+    assert code == 2 and err.count("\n") == 1
+    assert "spec key 'data.labels.single'" in err and "write it in backquotes: `marital-status`" in err
+
+
+def test_status_plot_and_pick_do_not_load_torch(done_study: Path, tmp_path: Path) -> None:
+    """Reading a study needs the store, the front and matplotlib; training code (torch) stays unloaded."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from paretomoo.cli import main\n"
+        "spec, out = sys.argv[1], sys.argv[2]\n"
+        "assert main(['status', spec]) == 0 and main(['status', spec, '--json']) == 0\n"
+        "assert main(['plot', spec, '--out', out]) == 0\n"
+        "assert main(['pick', spec]) == 0 and main(['pick', spec, '--weights', 'click_auc=1'])  == 0\n"
+        "print('loaded:', sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(done_study), str(tmp_path / "p")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("loaded: []"), out.stdout[-300:]
+
+
+def test_names_in_the_cli_and_specs_come_from_the_registries() -> None:
+    import dataclasses
+
+    from paretomoo.cli import _parser
+    from paretomoo.data import SOURCES
+    from paretomoo.metrics import METRICS, metric_names
+    from paretomoo.models import MODELS
+    from paretomoo.proposers import PROPOSERS
+    from paretomoo.spec import DataSpec, ModelSpec
+
+    for name in PROPOSERS:  # every registered optimizer is accepted by the flag, and is what it says
+        assert _parser().parse_args(["run", "x.toml", "--optimizer", name]).optimizer == name
+        assert PROPOSERS[name].load().name == name
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["run", "x.toml", "--optimizer", "cmaes"])
+    from paretomoo.models import ModelShape, PopulationModel
+
+    shape = ModelShape(n_num=3, cardinalities=(5,), n_tasks=2)
+    for name, entry in MODELS.items():
+        cls = entry.load()
+        assert issubclass(cls, PopulationModel) and cls.flops_per_row(shape, ModelSpec(type=name)) > 0
+    for f in dataclasses.fields(ModelSpec):
+        assert set(f.metadata.get("for", ())) <= set(MODELS), f.name  # model-specific keys name registered models
+    own = {f.name for f in dataclasses.fields(DataSpec)}
+    for source in SOURCES.values():
+        assert not own & {f.name for f in dataclasses.fields(source.options)}, source.name  # no key means two things
+    assert [m.split("@")[0] for m in metric_names()] == list(METRICS)

@@ -14,6 +14,7 @@ import optuna
 import pytest
 
 from paretomoo.errors import UserError
+from paretomoo.proposers import PROPOSERS
 from paretomoo.spec import load_spec
 from paretomoo.store import Store
 from paretomoo.study import run_study
@@ -37,7 +38,7 @@ def test_budget_and_records(write_spec) -> None:
             assert r.values == [r.val[t.name][t.metric] for t in spec.tasks]
 
 
-@pytest.mark.parametrize("optimizer", ["nsga2", "optuna-tpe", "random"])
+@pytest.mark.parametrize("optimizer", list(PROPOSERS))
 def test_resumed_study_proposes_what_an_uninterrupted_one_does(write_spec, optimizer: str) -> None:
     one = run_study(load_spec(write_spec("one.toml", name="one", optimizer=optimizer, trials=12)))
     two_spec = load_spec(write_spec("two.toml", name="two", optimizer=optimizer, trials=12))

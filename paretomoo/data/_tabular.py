@@ -44,6 +44,10 @@ from paretomoo.data._tabular_spec import TabularData
 from paretomoo.errors import UserError
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
+    import pandas as pd
+
     from paretomoo.spec import DataSpec
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -54,7 +58,7 @@ class _File:
     """One data file read into memory: only the columns that are used."""
 
     path: Path
-    frame: object  # pandas.DataFrame
+    frame: pd.DataFrame
     first_line: int  # file line of row 0 (1-based), for messages
 
     def where(self, row: int) -> str:
@@ -74,7 +78,7 @@ class _Part:
         return values if self.rows is None else values[self.rows]
 
     def __len__(self) -> int:
-        return len(self.file.frame) if self.rows is None else len(self.rows)  # type: ignore[arg-type]
+        return len(self.file.frame) if self.rows is None else len(self.rows)
 
 
 def load_tabular(data: DataSpec, data_dir: str | Path | None = None) -> Dataset:
@@ -171,21 +175,12 @@ def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
-def _pq():  # type: ignore[no-untyped-def]
+def _pq() -> ModuleType:
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise UserError("reading Parquet files needs pyarrow; install it with pip install 'paretomoo[parquet]'") from None
     return pq
-
-
-def _csv_options(spec: TabularData) -> dict[str, object]:
-    return {
-        "sep": spec.sep,
-        "skipinitialspace": spec.skipinitialspace,
-        "na_values": list(spec.na_values) or None,
-        "engine": "c",
-    }
 
 
 def _columns(path: Path, spec: TabularData, names: list[str] | None) -> list[str]:
@@ -195,7 +190,15 @@ def _columns(path: Path, spec: TabularData, names: list[str] | None) -> list[str
     if _is_parquet(path):
         return list(_pq().read_schema(path).names)
     try:
-        first = pd.read_csv(path, header=None, nrows=1, dtype=str, **_csv_options(spec))  # type: ignore[arg-type]
+        first = pd.read_csv(
+            path,
+            header=None,
+            nrows=1,
+            dtype=str,
+            sep=spec.sep,
+            skipinitialspace=spec.skipinitialspace,
+            na_values=list(spec.na_values) or None,
+        )
     except (pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
         raise UserError(f"data file {path.name} cannot be read as CSV ({exc}); check the file and data.sep") from None
     if names is not None:
@@ -225,12 +228,15 @@ def _read(path: Path, spec: TabularData, names: list[str] | None, numeric: list[
         usecols=usecols,
         dtype={c: "category" for c in text_like},
         low_memory=False,
-        **_csv_options(spec),  # type: ignore[arg-type]
+        sep=spec.sep,
+        skipinitialspace=spec.skipinitialspace,
+        na_values=list(spec.na_values) or None,
+        engine="c",
     )
     return _File(path, frame, 2 if spec.header else 1)
 
 
-def _read_parquet(path: Path, columns: list[str], text_like: list[str]):  # type: ignore[no-untyped-def]
+def _read_parquet(path: Path, columns: list[str], text_like: list[str]) -> pd.DataFrame:
     import pyarrow as pa
 
     table = _pq().read_table(path, columns=columns)
@@ -250,10 +256,10 @@ def _split(data: DataSpec, paths: dict[str, Path], files: dict[Path, _File]) -> 
     rng = np.random.default_rng(data.seed)
     if "test" in paths:  # the MMoE protocol: the test file split 1:1 into validation and test rows
         test = files[paths["test"]]
-        order = rng.permutation(len(test.frame))  # type: ignore[arg-type]
+        order = rng.permutation(len(test.frame))
         half = len(order) // 2
         return {"train": _Part(train, None), "val": _Part(test, np.sort(order[:half])), "test": _Part(test, np.sort(order[half:]))}
-    n = len(train.frame)  # type: ignore[arg-type]
+    n = len(train.frame)
     order = rng.permutation(n)
     n_train = int(round(data.split[0] * n))
     n_val = int(round(data.split[1] * n))
@@ -264,12 +270,12 @@ def _split(data: DataSpec, paths: dict[str, Path], files: dict[Path, _File]) -> 
 # -- columns ----------------------------------------------------------------------
 
 
-def _codes(series) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _codes(series: pd.Series) -> np.ndarray:
     """Category codes of a categorical column (−1 = missing)."""
     return series.cat.codes.to_numpy()
 
 
-def _categories(series):  # type: ignore[no-untyped-def]
+def _categories(series: pd.Series) -> pd.Index:
     """Category values as text, so that a value is the same whichever file (CSV or Parquet) it came from."""
     import pandas as pd
 
@@ -285,9 +291,9 @@ def _label(name: str, expr: str, parts: dict[str, _Part]) -> dict[str, np.ndarra
         f = part.file
         if f.path in per_file:
             continue
-        value = np.ones(len(f.frame), dtype=bool)  # type: ignore[arg-type]
+        value = np.ones(len(f.frame), dtype=np.bool_)
         for c in conditions:
-            series = f.frame[c.column]  # type: ignore[index]
+            series = f.frame[c.column]
             codes = _codes(series)
             missing = codes < 0
             if missing.any():
@@ -311,7 +317,7 @@ def _label(name: str, expr: str, parts: dict[str, _Part]) -> dict[str, np.ndarra
     if len(train) and float(train.min()) == float(train.max()):
         part = parts["train"]
         first = conditions[0].column
-        series = part.file.frame[first]  # type: ignore[index]
+        series = part.file.frame[first]
         counts = np.bincount(part.take(_codes(series)), minlength=len(series.cat.categories))
         top = ", ".join(repr(v) for v in _categories(series)[np.argsort(-counts, kind="stable")[:4]])
         if bare is not None:
@@ -326,10 +332,10 @@ def _label(name: str, expr: str, parts: dict[str, _Part]) -> dict[str, np.ndarra
     return out
 
 
-def _as_numbers(cats, name: str, c: Condition, f: _File, codes: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _as_numbers(cats: pd.Index, name: str, c: Condition, f: _File, codes: np.ndarray) -> np.ndarray:
     import pandas as pd
 
-    numbers = pd.to_numeric(cats, errors="coerce").to_numpy(dtype=np.float64)
+    numbers = pd.to_numeric(pd.Series(cats), errors="coerce").to_numpy(dtype=np.float64)
     bad = np.isnan(numbers)
     if bad.any():
         j = int(np.argmax(bad))
@@ -360,7 +366,7 @@ def _numbers(f: _File, col: str) -> np.ndarray:
     """A numeric column as float64 (NaN = missing); a value that is not a number is refused."""
     import pandas as pd
 
-    series = f.frame[col]  # type: ignore[index]
+    series = f.frame[col]
     if pd.api.types.is_numeric_dtype(series.dtype):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     coerced = pd.to_numeric(series, errors="coerce")
@@ -380,7 +386,7 @@ def _categorical(columns: list[str], parts: dict[str, _Part], max_categories: in
     cards = []
     train = parts["train"]
     for j, col in enumerate(columns):
-        series = train.file.frame[col]  # type: ignore[index]
+        series = train.file.frame[col]
         seen = np.unique(train.take(_codes(series)))
         seen = seen[seen >= 0]
         if len(seen) > max_categories:
@@ -392,7 +398,7 @@ def _categorical(columns: list[str], parts: dict[str, _Part], max_categories: in
         vocab = _categories(series)[seen].sort_values()
         cards.append(len(vocab) + 1)
         for s, p in parts.items():
-            other = p.file.frame[col]  # type: ignore[index]
+            other = p.file.frame[col]
             lookup = np.append(vocab.get_indexer(_categories(other)) + 1, 0)  # unseen → 0; code −1 (missing) → last → 0
             out[s][:, j] = p.take(lookup[_codes(other)])
     return out, cards

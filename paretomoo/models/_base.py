@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,7 +49,8 @@ class ModelShape:
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> ModelShape:
         """The inverse of ``to_dict``, for shapes stored in a study or an export (lists back to tuples)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**fields)
 
 
 # -- building blocks --------------------------------------------------------------
@@ -152,6 +154,10 @@ def _mlp_flops(dims: Sequence[int]) -> int:
 
 class PopulationModel(nn.Module):
     """What every model shares: the population size, the input embeddings, ``member_state``."""
+
+    embeddings: nn.ParameterList  # one table [K, cardinality, embedding_dim] per categorical column
+    label_shift: torch.Tensor
+    label_scale: torch.Tensor
 
     def __init__(self, shape: ModelShape, spec: ModelSpec, seeds: Sequence[int]) -> None:
         super().__init__()

@@ -27,6 +27,9 @@ class _Level(nn.Module):
     own stream; task t's gate mixes its own E_t experts and the S shared ones.
     """
 
+    stream: torch.Tensor  # [N]: the input stream of each expert
+    own: torch.Tensor  # [T, E_t + S]: the experts each task's gate covers
+
     def __init__(self, init: _Init, n_tasks: int, shared: int, per_task: int, dims: Sequence[int], gate_shared: bool) -> None:
         super().__init__()
         self.n_tasks, self.shared, self.per_task = n_tasks, shared, per_task

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import optuna
-from optuna.distributions import FloatDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from paretomoo.proposers._base import Batch, Proposer
@@ -26,7 +26,7 @@ class OptunaProposer(Proposer):
         super().__init__(dim, n_obj, zmax, batch, seed, n_history)
         sampler_seed = int(np.random.SeedSequence([seed, n_history]).generate_state(1)[0] >> 1)
         self.study = optuna.create_study(directions=["minimize"] * n_obj, sampler=self._sampler(sampler_seed))
-        self.dists = {f"x{i}": FloatDistribution(-zmax, zmax) for i in range(dim)}
+        self.dists: dict[str, BaseDistribution] = {f"x{i}": FloatDistribution(-zmax, zmax) for i in range(dim)}
         self._pending: list[optuna.Trial] = []
 
     def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
@@ -37,7 +37,7 @@ class OptunaProposer(Proposer):
 
     def ask(self, n: int) -> np.ndarray:
         self._pending = [self.study.ask(self.dists) for _ in range(n)]
-        return self._clip([self._point(t) for t in self._pending])
+        return self._clip(np.array([self._point(t) for t in self._pending]))
 
     def tell(self, x: np.ndarray, f: np.ndarray) -> None:
         x = self._clip(x)

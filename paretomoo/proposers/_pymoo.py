@@ -37,7 +37,7 @@ class NSGA2Proposer(Proposer):
     def tell(self, x: np.ndarray, f: np.ndarray) -> None:
         x = self._clip(x)
         f = np.asarray(f, dtype=np.float64).reshape(len(x), self.n_obj)
-        ok = np.isfinite(f).all(axis=1)
+        ok = np.asarray(np.isfinite(f).all(axis=1), dtype=bool)
         if ok.any():
             self._worst = np.maximum(self._worst, f[ok].max(axis=0))
         f = np.where(ok[:, None], f, self._worst + 1.0)

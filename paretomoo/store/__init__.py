@@ -95,7 +95,10 @@ class Store:
                 )
             _warn_if_changed(study, spec.name, __version__, data.get("fingerprint"))
         else:
-            study = optuna.create_study(study_name=spec.name, storage=storage, directions=spec.directions, load_if_exists=True)
+            directions = [
+                optuna.study.StudyDirection.MINIMIZE if d == "minimize" else optuna.study.StudyDirection.MAXIMIZE for d in spec.directions
+            ]
+            study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions, load_if_exists=True)
             with warnings.catch_warnings():  # experimental in Optuna, read by optuna-dashboard
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names(spec.objectives)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import FloatDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from paretomoo.proposers import Batch
@@ -51,7 +51,7 @@ class TrialQueue:
         self.storage = storage
         self.space = space
         self.name = name
-        self.dists = {p: FloatDistribution(-space.zmax, space.zmax) for p in space.params}
+        self.dists: dict[str, BaseDistribution] = {p: FloatDistribution(-space.zmax, space.zmax) for p in space.params}
 
     def trials(self, states: Sequence[TrialState] | None = None) -> list[FrozenTrial]:
         return self.study.get_trials(deepcopy=False, states=states)
