@@ -354,8 +354,40 @@ def _many_values(root: Path) -> None:
     frame.to_csv(root / "shop.csv", index=False)
 
 
+def _garbage(root: Path) -> None:
+    (root / "shop.csv").write_bytes(bytes(range(256)) * 40)
+
+
+def _latin1(root: Path) -> None:
+    frame = shop_frame(600, 0)
+    frame.loc[7, "country"] = "Zürich"
+    frame.to_csv(root / "shop.csv", index=False, encoding="latin-1")
+
+
+def _same_name_twice(root: Path) -> None:
+    text = (root / "shop.csv").read_text() if (root / "shop.csv").exists() else shop_frame(600, 0).to_csv(index=False)
+    (root / "shop.csv").write_text(text.replace("row_id,session", "row_id,age", 1))
+
+
+def _truncated_gzip(root: Path) -> None:
+    import gzip
+
+    data = gzip.compress(shop_frame(600, 0).to_csv(index=False).encode())
+    (root / "shop.csv.gz").write_bytes(data[: len(data) // 2])
+
+
+def _broken_parquet(root: Path) -> None:
+    (root / "shop.parquet").write_bytes(b"PAR1" + bytes(200))
+
+
 ERRORS = [
     # (what to write, spec edits, words the one line must hold)
+    (_garbage, {}, ["data file shop.csv does not look like CSV text"]),
+    (_latin1, {}, ["data file shop.csv is not utf-8 text", 'encoding = "latin-1"']),
+    (None, {"data": DATA + '\nencoding = "klingon"'}, ["spec key 'data.encoding'", "unknown text encoding 'klingon'"]),
+    (_same_name_twice, {}, ["data file shop.csv has 2 columns named 'age'", "rename"]),
+    (_truncated_gzip, {"data": DATA.replace("shop.csv", "shop.csv.gz")}, ["data file shop.csv.gz cannot be read as CSV"]),
+    (_broken_parquet, {"data": DATA.replace("shop.csv", "shop.parquet")}, ["data file shop.parquet cannot be read as Parquet"]),
     (None, {"data": DATA.replace("shop.csv", "shops.csv")}, ["'shops.csv'", "data.train", "not found"]),
     (None, {"data": DATA.replace('"age"', '"agee"')}, ["'agee'", "data.numeric", "shop.csv", "did you mean 'age'"]),
     (None, {"data": DATA + '\ncategorical = ["country", "colour"]'}, ["'colour'", "data.categorical", "shop.csv"]),
@@ -472,3 +504,14 @@ def test_presets_point_at_the_shared_data() -> None:
         spec = load_spec(STUDIES / f"{name}.toml")
         assert (Path(spec.data.options.base) / spec.data.options.data_dir).resolve().parent == SHARED.resolve(), name
     assert os.path.isdir(SHARED), "the shared data folder is expected beside the repository (../shared/data)"
+
+
+def test_a_file_in_another_encoding_reads_with_data_encoding(shop: Path) -> None:
+    _latin1(shop)
+    spec = load_spec(write_spec(shop, data=DATA + '\nencoding = "latin-1"'))
+    data = load_data(spec.data)
+    assert len(data.train) + len(data.val) + len(data.test) == 600
+    plain = load_spec(write_spec(shop, name="plain.toml"))
+    # a key added after studies were made enters their hash only when set
+    assert spec.result_hash() != plain.result_hash()
+    assert spec.replace(data={"encoding": "utf-8"}).result_hash() == plain.result_hash()

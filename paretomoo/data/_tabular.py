@@ -29,7 +29,9 @@ Encoding:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -188,8 +190,9 @@ def _columns(path: Path, spec: TabularData, names: list[str] | None) -> list[str
     import pandas as pd
 
     if _is_parquet(path):
-        return list(_pq().read_schema(path).names)
-    try:
+        with _reading(path, spec):
+            return list(_pq().read_schema(path).names)
+    with _reading(path, spec):
         first = pd.read_csv(
             path,
             header=None,
@@ -198,9 +201,10 @@ def _columns(path: Path, spec: TabularData, names: list[str] | None) -> list[str
             sep=spec.sep,
             skipinitialspace=spec.skipinitialspace,
             na_values=list(spec.na_values) or None,
+            encoding=spec.encoding,
         )
-    except (pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
-        raise UserError(f"data file {path.name} cannot be read as CSV ({exc}); check the file and data.sep") from None
+    if any(ch < " " and ch != "\t" for c in first.iloc[0].tolist() for ch in str(c)):
+        raise UserError(f"data file {path.name} does not look like CSV text (its first line holds control characters); check the file")
     if names is not None:
         if first.shape[1] != len(names):
             raise UserError(
@@ -210,7 +214,11 @@ def _columns(path: Path, spec: TabularData, names: list[str] | None) -> list[str
         return names
     if not spec.header:  # the spec parser prevents this
         raise UserError("data.header = false needs data.names_file")
-    return [str(c) for c in first.iloc[0].tolist()]
+    header = [str(c) for c in first.iloc[0].tolist()]
+    dup = sorted({c for c in header if header.count(c) > 1})
+    if dup:
+        raise UserError(f"data file {path.name} has {header.count(dup[0])} columns named {dup[0]!r}; rename them in the file's header")
+    return header
 
 
 def _read(path: Path, spec: TabularData, names: list[str] | None, numeric: list[str], text_like: list[str]) -> _File:
@@ -219,21 +227,50 @@ def _read(path: Path, spec: TabularData, names: list[str] | None, numeric: list[
 
     usecols = numeric + text_like
     if _is_parquet(path):
-        return _File(path, _read_parquet(path, usecols, text_like), 0)
+        with _reading(path, spec):
+            return _File(path, _read_parquet(path, usecols, text_like), 0)
     header = 0 if spec.header else None
-    frame = pd.read_csv(
-        path,
-        header=header,
-        names=names,
-        usecols=usecols,
-        dtype={c: "category" for c in text_like},
-        low_memory=False,
-        sep=spec.sep,
-        skipinitialspace=spec.skipinitialspace,
-        na_values=list(spec.na_values) or None,
-        engine="c",
-    )
+    with _reading(path, spec):
+        frame = pd.read_csv(
+            path,
+            header=header,
+            names=names,
+            usecols=usecols,
+            dtype={c: "category" for c in text_like},
+            low_memory=False,
+            sep=spec.sep,
+            skipinitialspace=spec.skipinitialspace,
+            na_values=list(spec.na_values) or None,
+            encoding=spec.encoding,
+            engine="c",
+        )
     return _File(path, frame, 2 if spec.header else 1)
+
+
+@contextlib.contextmanager
+def _reading(path: Path, spec: TabularData) -> Iterator[None]:
+    """Turn what a broken file raises while it is read into one line naming the file and the fix."""
+    import pandas as pd
+
+    try:
+        yield
+    except UserError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"data file {path.name} is not {spec.encoding} text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} of a block); "
+            f'set data.encoding to the file\'s encoding (e.g. encoding = "latin-1") or save it as UTF-8'
+        ) from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise UserError(f"data file {path.name} cannot be read as CSV ({_first_line(exc)}); check the file and data.sep") from None
+    except (OSError, EOFError, ValueError) as exc:  # truncated archives, unreadable files, broken Parquet (ArrowInvalid is a ValueError)
+        kind = "Parquet" if _is_parquet(path) else "CSV"
+        raise UserError(f"data file {path.name} cannot be read as {kind} ({_first_line(exc)}); check the file") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _read_parquet(path: Path, columns: list[str], text_like: list[str]) -> pd.DataFrame:

@@ -39,6 +39,7 @@ class TabularData:
     max_categories: int = 100_000
     labels: tuple[tuple[str, str], ...] = ()  # (name, expression)
     keys: tuple[str, ...] = ()  # grouping columns: the tasks' ``group``s
+    encoding: str = field(default="utf-8", metadata={"hash": "if_set"})
     base: str = field(default="", compare=False, metadata=_NO_HASH)
 
 
@@ -85,10 +86,21 @@ def parse(t: Table, data: DataSpec) -> TabularData:
         categorical=t.str_list("categorical", None, 'categorical = ["country", "device"]'),
         drop=t.str_list("drop", (), 'drop = ["row_id"]'),
         max_categories=max_categories,
+        encoding=_encoding(t),
         labels=_labels(t.get("labels", dict, REQUIRED, '[data.labels] click = "click == 1"')),
     )
     _check_roles(options)
     return options
+
+
+def _encoding(t: Table) -> str:
+    import codecs
+
+    name = t.get("encoding", str, TabularData.encoding, 'encoding = "latin-1"')
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise UserError(f'spec key \'data.encoding\': unknown text encoding {name!r}; write e.g. encoding = "utf-8" or "latin-1"') from None
 
 
 def _labels(raw: dict[str, Any]) -> tuple[tuple[str, str], ...]:

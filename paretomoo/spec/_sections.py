@@ -17,13 +17,18 @@ class DataSpec:
     seed: int = 0
     # train/val/test fractions of the rows (synthetic), or of the one ``train`` file (tabular)
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    options: Any = None  # a frozen dataclass of the source's; fields with metadata {"hash": False} stay out of the result hash
+    # a frozen dataclass of the source's; fields with metadata {"hash": False} stay out of the result
+    # hash, and {"hash": "if_set"} enter it only when set to other than their default (keys added later
+    # leave the hash of every existing study as it was)
+    options: Any = None
 
     def hashed(self) -> dict[str, Any]:
         """What enters the result hash: the shared keys and the source's hashed options, in one flat table."""
         out: dict[str, Any] = {"source": self.source, "seed": self.seed, "split": self.split}
-        if self.options is not None:
-            out.update({f.name: getattr(self.options, f.name) for f in dataclasses.fields(self.options) if f.metadata.get("hash", True)})
+        for f in dataclasses.fields(self.options) if self.options is not None else ():
+            rule, value = f.metadata.get("hash", True), getattr(self.options, f.name)
+            if rule is True or (rule == "if_set" and value != f.default):
+                out[f.name] = value
         return out
 
 
