@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
+from paretomoo._console import ProgressLine, print_choice, print_status
 from paretomoo.errors import StudyWarning, UserError
 
 if TYPE_CHECKING:  # the command line loads these only for the commands that use them
@@ -32,7 +32,6 @@ if TYPE_CHECKING:  # the command line loads these only for the commands that use
     from paretomoo.study import Layout
     from paretomoo.summary import Summary
     from paretomoo.trainer import Trainer
-    from paretomoo.worker import Progress
 
 
 class _Parser(argparse.ArgumentParser):
@@ -176,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     spec = spec.replace(**overrides)
     from paretomoo.study import run_study  # torch, Optuna, pymoo: only once the spec and flags are known to be good
 
-    bar = _Bar(quiet=args.quiet)
+    bar = ProgressLine(quiet=args.quiet)
 
     def on_start(store: Store, trainer: Trainer, layout: Layout) -> None:
         n_params = sum(p.numel() for p in trainer.new_model(1).parameters())
@@ -192,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
 
     store = run_study(spec, storage=args.storage, device=args.device, on_start=on_start, on_progress=bar.update)
     bar.close()
-    _print_status(store, with_hint=True, target=args.spec)
+    print_status(store, with_hint=True, target=args.spec)
     return 0
 
 
@@ -212,7 +211,7 @@ def _worker(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     store, trainer, layout = prepare(spec, storage=args.storage, device=args.device, heartbeat=args.heartbeat)
-    bar = _Bar(quiet=args.quiet)
+    bar = ProgressLine(quiet=args.quiet)
     stats = execute(store, trainer, layout, WorkerOptions(heartbeat=args.heartbeat, patience=args.patience), on_progress=bar.update)
     bar.close()
     if args.stats:
@@ -223,40 +222,6 @@ def _worker(args: argparse.Namespace) -> int:
             f"per trial, waiting {stats.wait_s:.1f} s); study {spec.name}: {store.n_finished()}/{spec.search.trials} done"
         )
     return 0
-
-
-class _Bar:
-    """One live line on a terminal; one line per training pass otherwise."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.tty = sys.stderr.isatty()
-        self.shown = False
-
-    def update(self, p: Progress) -> None:
-        if self.quiet:
-            return
-        width = 24
-        fill = int(width * min(p.done / max(p.total, 1), 1.0))
-        failed = f"  failed {p.failed}" if p.failed else ""
-        line = (
-            f"trial {p.done}/{p.total} [{'#' * fill}{'.' * (width - fill)}] "
-            f"elapsed {_clock(p.elapsed)}  ETA {_clock(p.eta)}  hypervolume {p.hypervolume:.4g}{failed}"
-        )
-        if self.tty:
-            print("\r" + line, end="", file=sys.stderr, flush=True)
-            self.shown = True
-        else:
-            print(line, file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.shown:
-            print(file=sys.stderr)
-
-
-def _clock(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 60}:{s % 60:02d}"
 
 
 # -- status -------------------------------------------------------------------
@@ -275,42 +240,8 @@ def _status(args: argparse.Namespace) -> int:
 
         print(dumps(store.records()))
         return 0
-    _print_status(store, with_hint=False, target=args.study)
+    print_status(store, with_hint=False, target=args.study)
     return 0
-
-
-def _print_status(store: Store, *, with_hint: bool, target: str) -> None:
-    from paretomoo.summary import summarize
-
-    spec = store.spec
-    s = summarize(spec, store.records())
-    counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts().items())) or "no trials"
-    ref = ", ".join(f"{n}={v:.4g}" for n, v in zip(s.names, s.ref_natural(), strict=True))
-    print(f"study {spec.name}: {counts}; front {len(s.front)} points; hypervolume {s.hv:.4g} (validation; reference {ref})")
-    if s.front:
-        print(_front_table(spec, s.front))
-    failed = [r for r in s.records if r.state == "failed"]
-    for r in failed[:5]:
-        print(f"  trial {r.number} failed: {r.fail_reason}")
-    if with_hint:
-        print(f"next: paretomoo plot {target}  |  paretomoo pick {target}  |  paretomoo export {target} --out exports/{spec.name}")
-
-
-def _front_table(spec: StudySpec, records: list[Record]) -> str:
-    tasks = spec.task_names
-    head = ["trial"] + [f"λ {t}" for t in tasks] + [f"{o} val" for o in spec.objectives] + [f"{o} test" for o in spec.objectives]
-    rows = []
-    for r in sorted(records, key=lambda r: r.number):
-        rows.append(
-            [str(r.number)]
-            + [f"{r.lam[t]:.3g}" for t in tasks]
-            + [f"{v:.4f}" for v in r.values]
-            + [f"{r.test.get(t.name, {}).get(t.metric, math.nan):.4f}" for t in spec.tasks]
-        )
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(lines)
 
 
 # -- plot ---------------------------------------------------------------------
@@ -350,7 +281,7 @@ def _pick(args: argparse.Namespace) -> int:
     s = summarize(store.spec, store.records())
     choice = _choose(s, args.weights, args.constraint)
     rec = s.complete[choice.index]
-    _print_choice(store.spec, rec, choice.reason)
+    print_choice(store.spec, rec, choice.reason)
     if args.noise:
         print(_noise(store.spec, rec, args.noise).describe(store.spec.objectives))
     return 0
@@ -362,13 +293,6 @@ def _noise(spec: StudySpec, rec: Record, n: int) -> Noise:
     from paretomoo.noise import seed_noise
 
     return seed_noise(spec, np.array([rec.lam[t] for t in spec.task_names]), n, spec.training.device)
-
-
-def _print_choice(spec: StudySpec, rec: Record, reason: str) -> None:
-    print(f"picked trial {rec.number}: {reason}")
-    print("  λ          " + "  ".join(f"{t}={rec.lam[t]:.4g}" for t in spec.task_names))
-    print("  validation " + "  ".join(f"{t.objective}={rec.val[t.name][t.metric]:.4f}" for t in spec.tasks))
-    print("  test       " + "  ".join(f"{t.objective}={rec.test[t.name][t.metric]:.4f}" for t in spec.tasks))
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -395,7 +319,7 @@ def _export(args: argparse.Namespace) -> int:
     from paretomoo.export import export_trial, verify_export
 
     path = export_trial(store, rec.number, out, reason=reason, noise=noise.to_dict(store.spec.objectives) if noise else None)
-    _print_choice(store.spec, rec, reason)
+    print_choice(store.spec, rec, reason)
     if noise is not None:
         print(noise.describe(store.spec.objectives))
     print(f"exported trial {rec.number} to {path}/ (lambda.json, metrics.json, spec.toml, model.pt)")

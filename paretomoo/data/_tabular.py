@@ -29,9 +29,7 @@ Encoding:
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,38 +40,21 @@ from paretomoo.conditions import OPS, Condition, bare_column, label_columns, par
 from paretomoo.data import _tabular_spec
 from paretomoo.data._dataset import Dataset, Split
 from paretomoo.data._source import Source
+from paretomoo.data._tabular_files import DataFile, column_names, find_file, read_file, read_names_file
 from paretomoo.data._tabular_spec import TabularData
 from paretomoo.errors import UserError
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
     import pandas as pd
 
     from paretomoo.spec import DataSpec
-
-PARQUET_SUFFIXES = (".parquet", ".pq")
-
-
-@dataclass
-class _File:
-    """One data file read into memory: only the columns that are used."""
-
-    path: Path
-    frame: pd.DataFrame
-    first_line: int  # file line of row 0 (1-based), for messages
-
-    def where(self, row: int) -> str:
-        if self.path.suffix in PARQUET_SUFFIXES:
-            return f"row {row} of {self.path.name}"
-        return f"line {self.first_line + row} of {self.path.name}"
 
 
 @dataclass
 class _Part:
     """A split: a file and which of its rows (sorted), or all of them."""
 
-    file: _File
+    file: DataFile
     rows: np.ndarray | None
 
     def take(self, values: np.ndarray) -> np.ndarray:
@@ -88,8 +69,8 @@ def load_tabular(data: DataSpec, data_dir: str | Path | None = None) -> Dataset:
     spec: TabularData = data.options
     root = SOURCE.root(data, data_dir)
     assert root is not None
-    paths = {key: _find(root, getattr(spec, key), f"data.{key}") for key in ("train", "val", "test") if getattr(spec, key)}
-    names = _names_file(root, spec)
+    paths = {key: find_file(root, getattr(spec, key), f"data.{key}") for key in ("train", "val", "test") if getattr(spec, key)}
+    names = read_names_file(root, spec)
 
     label_sources = sorted({c for _, expr in spec.labels for c in label_columns(expr)})
     # every column a key of the spec names, by key, to say which key named a missing one
@@ -98,7 +79,7 @@ def load_tabular(data: DataSpec, data_dir: str | Path | None = None) -> Dataset:
     if spec.categorical is not None:
         named["data.categorical"] = list(spec.categorical)
 
-    columns = {p: _columns(p, spec, names) for p in dict.fromkeys(paths.values())}  # train first
+    columns = {p: column_names(p, spec, names) for p in dict.fromkeys(paths.values())}  # train first
     for path, cols in columns.items():
         present = set(cols)
         for key, wanted in named.items():
@@ -120,7 +101,7 @@ def load_tabular(data: DataSpec, data_dir: str | Path | None = None) -> Dataset:
             )
     text_like = sorted(set(categorical) | set(label_sources) | set(spec.keys))
 
-    files = {p: _read(p, spec, names, list(spec.numeric), text_like) for p in dict.fromkeys(paths.values())}
+    files = {p: read_file(p, spec, names, list(spec.numeric), text_like) for p in dict.fromkeys(paths.values())}
     parts = _split(data, paths, files)
 
     labels = {name: _label(name, expr, parts) for name, expr in spec.labels}
@@ -148,144 +129,10 @@ def load_tabular(data: DataSpec, data_dir: str | Path | None = None) -> Dataset:
     )
 
 
-# -- files ----------------------------------------------------------------------
+# -- splits ----------------------------------------------------------------------
 
 
-def _find(root: Path, name: str, key: str) -> Path:
-    p = root / Path(name).expanduser()
-    if not p.is_file():
-        raise UserError(
-            f"data file {name!r} ({key}) not found in {p.parent}; fix the path in the spec, or point data.data_dir "
-            "(relative to the spec file) or --data-dir at the folder that holds it"
-        )
-    return p
-
-
-def _names_file(root: Path, spec: TabularData) -> list[str] | None:
-    if spec.names_file is None:
-        return None
-    p = _find(root, spec.names_file, "data.names_file")
-    names = [line.strip() for line in p.read_text().splitlines() if line.strip()]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if not names or dup:
-        why = f"{dup[0]!r} appears twice" if dup else "it is empty"
-        raise UserError(f"names file {p.name} must list one column name per line, each once, but {why}; fix the file")
-    return names
-
-
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in PARQUET_SUFFIXES
-
-
-def _pq() -> ModuleType:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise UserError("reading Parquet files needs pyarrow; install it with pip install 'paretomoo[parquet]'") from None
-    return pq
-
-
-def _columns(path: Path, spec: TabularData, names: list[str] | None) -> list[str]:
-    """The column names of a file (from the names file, its header, or its schema)."""
-    import pandas as pd
-
-    if _is_parquet(path):
-        with _reading(path, spec):
-            return list(_pq().read_schema(path).names)
-    with _reading(path, spec):
-        first = pd.read_csv(
-            path,
-            header=None,
-            nrows=1,
-            dtype=str,
-            sep=spec.sep,
-            skipinitialspace=spec.skipinitialspace,
-            na_values=list(spec.na_values) or None,
-            encoding=spec.encoding,
-        )
-    if any(ch < " " and ch != "\t" for c in first.iloc[0].tolist() for ch in str(c)):
-        raise UserError(f"data file {path.name} does not look like CSV text (its first line holds control characters); check the file")
-    if names is not None:
-        if first.shape[1] != len(names):
-            raise UserError(
-                f"names file {spec.names_file} lists {len(names)} columns but {path.name} has {first.shape[1]} "
-                f"(separator {spec.sep!r}); fix the names file or data.sep"
-            )
-        return names
-    if not spec.header:  # the spec parser prevents this
-        raise UserError("data.header = false needs data.names_file")
-    header = [str(c) for c in first.iloc[0].tolist()]
-    dup = sorted({c for c in header if header.count(c) > 1})
-    if dup:
-        raise UserError(f"data file {path.name} has {header.count(dup[0])} columns named {dup[0]!r}; rename them in the file's header")
-    return header
-
-
-def _read(path: Path, spec: TabularData, names: list[str] | None, numeric: list[str], text_like: list[str]) -> _File:
-    """Read the used columns: numeric ones as numbers where they parse, the others as categoricals."""
-    import pandas as pd
-
-    usecols = numeric + text_like
-    if _is_parquet(path):
-        with _reading(path, spec):
-            return _File(path, _read_parquet(path, usecols, text_like), 0)
-    header = 0 if spec.header else None
-    with _reading(path, spec):
-        frame = pd.read_csv(
-            path,
-            header=header,
-            names=names,
-            usecols=usecols,
-            dtype={c: "category" for c in text_like},
-            low_memory=False,
-            sep=spec.sep,
-            skipinitialspace=spec.skipinitialspace,
-            na_values=list(spec.na_values) or None,
-            encoding=spec.encoding,
-            engine="c",
-        )
-    return _File(path, frame, 2 if spec.header else 1)
-
-
-@contextlib.contextmanager
-def _reading(path: Path, spec: TabularData) -> Iterator[None]:
-    """Turn what a broken file raises while it is read into one line naming the file and the fix."""
-    import pandas as pd
-
-    try:
-        yield
-    except UserError:
-        raise
-    except UnicodeDecodeError as exc:
-        raise UserError(
-            f"data file {path.name} is not {spec.encoding} text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} of a block); "
-            f'set data.encoding to the file\'s encoding (e.g. encoding = "latin-1") or save it as UTF-8'
-        ) from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-        raise UserError(f"data file {path.name} cannot be read as CSV ({_first_line(exc)}); check the file and data.sep") from None
-    except (OSError, EOFError, ValueError) as exc:  # truncated archives, unreadable files, broken Parquet (ArrowInvalid is a ValueError)
-        kind = "Parquet" if _is_parquet(path) else "CSV"
-        raise UserError(f"data file {path.name} cannot be read as {kind} ({_first_line(exc)}); check the file") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _read_parquet(path: Path, columns: list[str], text_like: list[str]) -> pd.DataFrame:
-    import pyarrow as pa
-
-    table = _pq().read_table(path, columns=columns)
-    for name in text_like:
-        col = table.column(name)
-        if not pa.types.is_dictionary(col.type):
-            i = table.schema.get_field_index(name)
-            table = table.set_column(i, name, col.combine_chunks().dictionary_encode())
-    return table.to_pandas()
-
-
-def _split(data: DataSpec, paths: dict[str, Path], files: dict[Path, _File]) -> dict[str, _Part]:
+def _split(data: DataSpec, paths: dict[str, Path], files: dict[Path, DataFile]) -> dict[str, _Part]:
     """train/val/test parts: the files as given, test halved into val and test, or one file split at random."""
     train = files[paths["train"]]
     if "val" in paths:
@@ -369,7 +216,7 @@ def _label(name: str, expr: str, parts: dict[str, _Part]) -> dict[str, np.ndarra
     return out
 
 
-def _as_numbers(cats: pd.Index, name: str, c: Condition, f: _File, codes: np.ndarray) -> np.ndarray:
+def _as_numbers(cats: pd.Index, name: str, c: Condition, f: DataFile, codes: np.ndarray) -> np.ndarray:
     import pandas as pd
 
     numbers = pd.to_numeric(pd.Series(cats), errors="coerce").to_numpy(dtype=np.float64)
@@ -399,7 +246,7 @@ def _numeric(columns: list[str], parts: dict[str, _Part]) -> tuple[dict[str, np.
     return out, columns
 
 
-def _numbers(f: _File, col: str) -> np.ndarray:
+def _numbers(f: DataFile, col: str) -> np.ndarray:
     """A numeric column as float64 (NaN = missing); a value that is not a number is refused."""
     import pandas as pd
 

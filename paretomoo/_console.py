@@ -1,0 +1,87 @@
+"""What the command line prints: the progress line, the status and front table, a pick."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from paretomoo.spec import StudySpec
+    from paretomoo.store import Record, Store
+    from paretomoo.worker import Progress
+
+
+class ProgressLine:
+    """One live line on a terminal; one line per training pass otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.shown = False
+
+    def update(self, p: Progress) -> None:
+        if self.quiet:
+            return
+        width = 24
+        fill = int(width * min(p.done / max(p.total, 1), 1.0))
+        failed = f"  failed {p.failed}" if p.failed else ""
+        line = (
+            f"trial {p.done}/{p.total} [{'#' * fill}{'.' * (width - fill)}] "
+            f"elapsed {_clock(p.elapsed)}  ETA {_clock(p.eta)}  hypervolume {p.hypervolume:.4g}{failed}"
+        )
+        if self.tty:
+            print("\r" + line, end="", file=sys.stderr, flush=True)
+            self.shown = True
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def print_status(store: Store, *, with_hint: bool, target: str) -> None:
+    from paretomoo.summary import summarize
+
+    spec = store.spec
+    s = summarize(spec, store.records())
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts().items())) or "no trials"
+    ref = ", ".join(f"{n}={v:.4g}" for n, v in zip(s.names, s.ref_natural(), strict=True))
+    print(f"study {spec.name}: {counts}; front {len(s.front)} points; hypervolume {s.hv:.4g} (validation; reference {ref})")
+    if s.front:
+        print(front_table(spec, s.front))
+    failed = [r for r in s.records if r.state == "failed"]
+    for r in failed[:5]:
+        print(f"  trial {r.number} failed: {r.fail_reason}")
+    if with_hint:
+        print(f"next: paretomoo plot {target}  |  paretomoo pick {target}  |  paretomoo export {target} --out exports/{spec.name}")
+
+
+def front_table(spec: StudySpec, records: list[Record]) -> str:
+    tasks = spec.task_names
+    head = ["trial"] + [f"λ {t}" for t in tasks] + [f"{o} val" for o in spec.objectives] + [f"{o} test" for o in spec.objectives]
+    rows = []
+    for r in sorted(records, key=lambda r: r.number):
+        rows.append(
+            [str(r.number)]
+            + [f"{r.lam[t]:.3g}" for t in tasks]
+            + [f"{v:.4f}" for v in r.values]
+            + [f"{r.test.get(t.name, {}).get(t.metric, math.nan):.4f}" for t in spec.tasks]
+        )
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def print_choice(spec: StudySpec, rec: Record, reason: str) -> None:
+    print(f"picked trial {rec.number}: {reason}")
+    print("  λ          " + "  ".join(f"{t}={rec.lam[t]:.4g}" for t in spec.task_names))
+    print("  validation " + "  ".join(f"{t.objective}={rec.val[t.name][t.metric]:.4f}" for t in spec.tasks))
+    print("  test       " + "  ".join(f"{t.objective}={rec.test[t.name][t.metric]:.4f}" for t in spec.tasks))
