@@ -98,7 +98,13 @@ def load_model(path: str | Path, device: str = "cpu") -> PopulationModel:
     fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in blob["model"].items()}
     mspec = ModelSpec(**fields)
     model = build_model(shape, mspec, [0])
-    model.load_state_dict(blob["state"])
+    try:
+        model.load_state_dict(blob["state"])
+    except RuntimeError as exc:  # missing or unexpected keys, other shapes
+        first = str(exc).strip().splitlines()[0]
+        raise UserError(
+            f"the weights in {path} do not fit this version's {mspec.type} model ({first}); export the trial again with this version"
+        ) from None
     return model.to(device).eval()
 
 

@@ -311,3 +311,13 @@ def test_names_in_the_cli_and_specs_come_from_the_registries() -> None:
     for source in SOURCES.values():
         assert not own & {f.name for f in dataclasses.fields(source.options)}, source.name  # no key means two things
     assert [m.split("@")[0] for m in metric_names()] == list(METRICS)
+
+
+def test_a_resume_under_another_version_warns_in_one_line(done_study: Path, capsys) -> None:
+    from paretomoo.store import Store
+
+    Store.open(str(done_study)).study.set_user_attr("paretomoo_version", "0.0.1")
+    code, out, err = call(capsys, "run", str(done_study), "--trials", "8")
+    assert code == 0
+    warning = [line for line in err.splitlines() if line.startswith("paretomoo: warning:")]
+    assert len(warning) == 1 and "made by paretomoo 0.0.1" in warning[0] and "Traceback" not in err

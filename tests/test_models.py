@@ -11,6 +11,7 @@ import torch
 import paretomoo
 from paretomoo.cli import main
 from paretomoo.data import load_data
+from paretomoo.errors import UserError
 from paretomoo.metrics import ndcg
 from paretomoo.models import ModelShape, SharedBottom, build_model, flops_per_row
 from paretomoo.models._base import _Init
@@ -114,21 +115,31 @@ def test_every_architecture_learns_every_task(synthetic, name: str) -> None:
 
 
 @pytest.mark.parametrize("tower", [(16,), (16, 8)])
-def test_shared_bottom_loads_weights_stored_tower_by_tower(tower: tuple[int, ...]) -> None:
-    """Studies and exports of earlier versions hold one tower per task (``towers.<t>.<layer>``): they still load."""
+def test_fused_towers_are_the_separate_towers_of_the_same_seed(tower: tuple[int, ...]) -> None:
+    """The towers are stored fused across tasks; drawn in the same order from the same seed, each task's score is
+    what its own tower computes, and its weights are that tower's."""
     spec = ModelSpec(embedding_dim=4, bottom=(32, 16), tower=tower)
-    # the earlier layout, drawn in the same order from the same seed: embeddings, bottom, then tower by tower
-    init = _Init([3])
-    old = torch.nn.Module()
-    old.embeddings = init.embeddings(SHAPE.cardinalities, spec.embedding_dim)
-    old.bottom = init.mlp([SharedBottom.input_dim(SHAPE, spec), *spec.bottom], final_relu=True)
-    old.towers = torch.nn.ModuleList(init.mlp([spec.bottom[-1], *tower, 1], final_relu=False) for _ in range(SHAPE.n_tasks))
-    state = old.state_dict()
-    assert "towers.0.0.weight" in state and "towers.first.weight" not in state
+    init = _Init([3])  # the draw order: embeddings, bottom, then tower by tower
+    embeddings = init.embeddings(SHAPE.cardinalities, spec.embedding_dim)
+    bottom = init.mlp([SharedBottom.input_dim(SHAPE, spec), *spec.bottom], final_relu=True)
+    towers = [init.mlp([spec.bottom[-1], *tower, 1], final_relu=False) for _ in range(SHAPE.n_tasks)]
+    model = build_model(SHAPE, spec, [3])
+    assert all(torch.equal(a, b) for a, b in zip(model.embeddings, embeddings, strict=True))
+    num, cat = _batch()
+    h = bottom(model.inputs(num, cat))
+    out = model(num, cat)
+    for t, separate in enumerate(towers):
+        torch.testing.assert_close(out[..., t], separate(h)[..., 0])
+
+
+def test_weights_of_another_layout_are_a_one_line_error(tmp_path) -> None:
+    """An export whose weights do not fit this version's model is refused with the fix, not a traceback."""
+    spec = ModelSpec(embedding_dim=4, bottom=(32, 16), tower=(16,))
     model = build_model(SHAPE, spec, [0])
-    model.load_state_dict(state)
-    same_seed = build_model(SHAPE, spec, [3])
-    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), same_seed.parameters(), strict=True))
+    state = {k.replace("towers.first", "towers.0.0"): v for k, v in model.member_state(0).items()}
+    torch.save({"shape": SHAPE.to_dict(), "model": dataclasses.asdict(spec), "state": state}, tmp_path / "model.pt")
+    with pytest.raises(UserError, match="do not fit this version's shared_bottom model.*export the trial again"):
+        paretomoo.load_model(tmp_path)
 
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))

@@ -20,6 +20,8 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from paretomoo._lazy import import_target
+
 if TYPE_CHECKING:
     from paretomoo.models._base import ModelShape, PopLinear, PopulationModel
     from paretomoo.models._experts import PLE, MMoE
@@ -38,8 +40,8 @@ class ModelEntry:
     help: str
 
     def load(self) -> type[PopulationModel]:
-        module, cls = self.target.split(":")
-        return getattr(importlib.import_module(module), cls)
+        cls: type[PopulationModel] = import_target(self.target)
+        return cls
 
 
 MODELS: dict[str, ModelEntry] = {

@@ -8,9 +8,9 @@ optimizer is a module with a ``Proposer`` subclass, listed here.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
+from paretomoo._lazy import import_target
 from paretomoo.proposers._base import Batch, Proposer
 
 __all__ = ["PROPOSERS", "Batch", "Proposer", "ProposerEntry", "make_proposer"]
@@ -30,8 +30,8 @@ class ProposerEntry:
     min_batch: int = 1
 
     def load(self) -> type[Proposer]:
-        module, cls = self.target.split(":")
-        return getattr(importlib.import_module(module), cls)
+        cls: type[Proposer] = import_target(self.target)
+        return cls
 
 
 PROPOSERS: dict[str, ProposerEntry] = {
