@@ -2,8 +2,9 @@
 # The GPU check, under 5 minutes on one H100:
 #   1. the population contract on CUDA: a member of K = 4 matches its λ trained alone,
 #      reruns are identical, and the K that "auto" picks from free memory;
-#   2. benchmarks/trainer_throughput.py on CUDA with populations up to 256
-#      (writes benchmarks/results/trainer_throughput_cuda.json and .png).
+#   2. benchmarks/trainer_throughput.py on CUDA with populations up to 256, and K = 4 with
+#      the trainer and with torch.func.vmap; 3 interleaved rounds (5 on a CPU) to stay
+#      within the time limit (writes benchmarks/results/trainer_throughput_cuda.json and .png).
 # Arguments go to the benchmark, e.g. --populations 1,64,256 --no-check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,4 +41,4 @@ print(f"member vs alone: weights max|d| {weights:.2g}, metrics max|d| {metrics:.
 assert weights <= 1e-4 and metrics <= 1e-5 and same, "the population contract does not hold on this GPU"
 EOF
 
-timeout 280 "$PY" benchmarks/trainer_throughput.py --device cuda --populations 1,16,64,256 --seed-steps 20 "$@"
+timeout 280 "$PY" benchmarks/trainer_throughput.py --device cuda --populations 1,16,64,256 --seed-steps 20 --repeats 3 "$@"
