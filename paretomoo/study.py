@@ -32,6 +32,9 @@ class Layout:
 #   2 single-thread processes × K = 2, 4, 8:       1.19-1.22, 1.10-1.13, 1.11-1.20
 #   1 process with 2 threads × K = 4, 8, 16, 32:   1.23-1.26, 1.18-1.26, 1.26-1.30, 1.28-1.34
 #   seed loop (DataLoader of dict rows, nn.Module per λ): 11.3-12.0
+# and on a 2-core Intel Xeon (plain autograd pass; medians of 5 interleaved rounds, 2026-11-30):
+#   2 single-thread processes × K = 2, 4, 8:       1.74, 1.75, 1.97
+#   1 process with 2 threads × K = 4, 8, 16, 32:   1.89, 1.97, 1.94, 2.80
 # Larger K spills a step's activations ([K, batch, width] floats) out of the core's
 # cache, and K = 1 costs a population of two (see Trainer.fit). On the demo study (a
 # small model, where per-step overhead weighs more) 2 processes × 4 take 23-27 s and
