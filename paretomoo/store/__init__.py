@@ -213,14 +213,11 @@ def _warn_if_changed(study: optuna.Study, name: str, version: str, fingerprint: 
     changed = [key for key in sorted(set(stored) | set(fingerprint)) if stored.get(key) != fingerprint.get(key)]
     warnings.warn(
         f"study {name!r} resumes on data that differ from its earlier trials' ({', '.join(changed)} changed: "
-        f"{_show_change(stored, fingerprint, changed[0])}); new trials will not compare with old ones, so start a new [study] name",
+        f"{changed[0]} was {stored.get(changed[0])}, now {fingerprint.get(changed[0])}); new trials will not compare with old ones, "
+        "so start a new [study] name",
         StudyWarning,
         stacklevel=3,
     )
-
-
-def _show_change(old: dict[str, Any], new: dict[str, Any], key: str) -> str:
-    return f"{key} was {old.get(key)}, now {new.get(key)}"
 
 
 def _wait_for_attr(study: optuna.Study, key: str, seconds: float = 5.0) -> Any:
