@@ -26,7 +26,9 @@ class Source:
       table (the shared ``source``, ``seed`` and ``split`` are already read into
       ``data``) and return its options, a frozen dataclass; one-line
       ``UserError``s name the key and the fix. Options fields with metadata
-      ``{"hash": False}`` stay out of the study's result hash.
+      ``{"hash": False}`` stay out of the study's result hash, and those with
+      ``{"hash": "if_set"}`` enter it only when not at their default (a key
+      added later leaves existing studies' hashes as they were).
     * ``link(data, tasks)``: checks against the tasks, once they are read
       (e.g. that every task's label is declared); may return a new ``DataSpec``.
     * ``load(data, data_dir)``: the :class:`Dataset`.
