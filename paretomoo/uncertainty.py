@@ -1,0 +1,323 @@
+"""How sure is the front? Plausible values of every trial's mean, and what they say.
+
+A trial's mean metric carries two errors:
+
+* seed noise: retraining the same λ under another seed moves it. Assumed the
+  same for every λ, it is pooled over the trials with ≥ 2 seeds and enters a
+  trial's mean as variance ``pooled / r_t`` (r_t seeds);
+* row noise: the validation set is a finite sample of rows. ``row_dev[n, B, m]``
+  holds each trial's deviation under B bootstrap resamples of the rows, the same
+  resamples for every trial, so it is paired: it does not shrink with seeds, and
+  it largely cancels in differences between trials.
+
+``evidence`` draws B replicates of all means at once (replicate b = means +
+``row_dev[:, b]`` + a normal seed draw); every other function reads those
+replicates. The seed draws are independent across trials and objectives: trials
+trained under the same seeds (common random numbers) may differ by less, so more
+differences are called "within noise" than shared seeds would warrant, and joint
+quantities (``p_front``, ``pick_stability``) ignore any seed correlation between
+objectives. Intervals are percentile intervals of the replicates, not posteriors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from paretomoo.conditions import OPS, ORDERS
+from paretomoo.front import hypervolume, pareto_mask, signs, to_min
+
+
+def pooled_seed_variance(seeds: Sequence[np.ndarray]) -> np.ndarray | None:
+    """Within-trial variance ``[m]`` of the per-seed values, pooled over trials with ≥ 2 seeds.
+
+    ``seeds[t]`` is ``[r_t, m]``. Each such trial adds its squared deviations from
+    its own seed mean and r_t − 1 degrees of freedom: ``Σ_t SS_t / Σ_t (r_t − 1)``.
+    Returns None when no trial has 2 seeds.
+    """
+    ss, dof = [], 0
+    for x in seeds:
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[0] >= 2:
+            ss.append(((x - x.mean(axis=0)) ** 2).sum(axis=0))
+            dof += x.shape[0] - 1
+    return np.sum(ss, axis=0) / dof if dof else None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Replicates of the n trials' means over m objectives (arrays are read-only).
+
+    ``means[n, m]`` natural values; ``directions[m]``; ``replicates[B, n, m]`` natural
+    plausible values of the means; ``se[n, m]`` = sqrt(pooled / r_t + row variance);
+    ``p_front[n]`` the share of replicates in which a trial is non-dominated.
+    """
+
+    means: np.ndarray
+    directions: tuple[str, ...]
+    replicates: np.ndarray
+    se: np.ndarray
+    p_front: np.ndarray
+    seed_noise_measured: bool
+    row_noise_measured: bool
+
+    def minimised(self) -> np.ndarray:
+        """``replicates`` in minimisation form, ``[B, n, m]``."""
+        return self.replicates * signs(self.directions)
+
+
+def evidence(
+    means: np.ndarray,
+    seeds: Sequence[np.ndarray],
+    row_dev: np.ndarray | None,
+    directions: Sequence[str],
+    *,
+    replicates: int | None = None,
+    seed: int = 0,
+) -> Evidence:
+    """Draw the replicates and what follows directly from them.
+
+    Args:
+        means: ``[n, m]`` each trial's mean over its seeds (natural form).
+        seeds: n arrays ``[r_t, m]``, the per-seed values (r_t ≥ 1).
+        row_dev: ``[n, B, m]`` deviations of each mean under B paired bootstrap
+            resamples of the validation rows, or None (no row noise).
+        directions: ``[m]`` "maximize" / "minimize".
+        replicates: B when ``row_dev`` is None (default 200); with ``row_dev`` it
+            must be None or equal ``row_dev.shape[1]``.
+        seed: seeds ``np.random.default_rng`` for the seed draws; same inputs and
+            seed give the same result.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    n, m = _check_inputs(means, seeds, directions)
+    row = None if row_dev is None else np.asarray(row_dev, dtype=np.float64)
+    B = _check_replicates(row, n, m, replicates)
+    dev = np.zeros((B, n, m)) if row is None else row.transpose(1, 0, 2)
+    row_var = np.zeros((n, m)) if row is None else row.var(axis=1, ddof=1)
+    pooled = pooled_seed_variance(seeds)
+    r = np.array([len(x) for x in seeds], dtype=np.float64)[:, None]
+    seed_var = np.zeros((n, m)) if pooled is None else pooled / r
+    draw = np.random.default_rng(seed).standard_normal((B, n, m)) * np.sqrt(seed_var)
+    reps = means + dev + draw
+    F = reps * signs(directions)
+    p_front = np.mean([pareto_mask(f) for f in F], axis=0)
+    arrays = [means.copy(), reps, np.sqrt(seed_var + row_var), p_front]
+    for a in arrays:
+        a.flags.writeable = False
+    return Evidence(arrays[0], tuple(directions), arrays[1], arrays[2], arrays[3], pooled is not None, row_dev is not None)
+
+
+def hypervolume_interval(ev: Evidence, ref: np.ndarray, q: tuple[float, float] = (0.05, 0.95)) -> tuple[float, float, float]:
+    """(hypervolume of the means, its q[0]- and q[1]-quantiles over replicates).
+
+    ``ref[m]`` is in minimisation form, as ``front.reference_point`` returns it. The
+    replicate volumes are those of noisier points, so with many trials near the
+    front they sit above the means' volume (the best of noisy values is optimistic):
+    read the interval as the spread the noise allows, not as a confidence interval.
+    """
+    hv = hypervolume(to_min(ev.means, ev.directions), ref)
+    hvs = [hypervolume(f, ref) for f in ev.minimised()]
+    lo, hi = np.quantile(hvs, q)
+    return hv, float(lo), float(hi)
+
+
+def indistinguishable(ev: Evidence, i: int, level: float = 0.9) -> np.ndarray:
+    """Indices (sorted, ``[k]`` int) of the trials within noise of trial i on every objective.
+
+    Trial t is within noise on objective j when the central ``level`` interval of
+    ``replicate[t, j] − replicate[i, j]`` over replicates contains 0. Trial i itself is
+    left out.
+    """
+    ok = np.asarray(_within(ev, i, level).all(axis=1))
+    ok[i] = False
+    return np.flatnonzero(ok)
+
+
+def pick_stability(ev: Evidence, choose: Callable[[np.ndarray], int], chosen: int, level: float = 0.9) -> float:
+    """Share of replicates on which ``choose`` picks ``chosen`` or a trial indistinguishable from it.
+
+    ``choose(values[n, m]) -> int`` gets a copy of each replicate's natural values,
+    e.g. ``lambda v: pick(v, names, directions).index``. Its exceptions propagate;
+    to count a replicate where it cannot choose as unstable, return -1 instead.
+    """
+    same = {int(chosen), *indistinguishable(ev, chosen, level).tolist()}
+    return float(np.mean([int(choose(v.copy())) in same for v in ev.replicates]))
+
+
+def probability(ev: Evidence, i: int, j: int, op: str, value: float) -> float:
+    """Share of replicates in which objective j of trial i satisfies ``op value``.
+
+    ``op`` is one of ">=", "<=", ">", "<"; e.g. ``fraud_pr_auc>=0.20`` holds with this probability.
+    """
+    if op not in ORDERS:
+        raise ValueError(f"op must be one of {', '.join(ORDERS)}, got {op!r}")
+    return float(np.mean(OPS[op](ev.replicates[:, i, j], value)))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Which pairs of objectives trade off beyond noise, and a few lines saying so.
+
+    ``trade_off[m, m]`` symmetric booleans (False on the diagonal); ``witnesses[(j, k)]``
+    for j < k that trade off: trials ``(a, b)`` with a better on j and b better on k,
+    each in ≥ ``level`` of the replicates; ``candidates[c]`` the trials checked (those
+    with ``p_front > 0``); ``near_best[k]`` the trials within noise of the best on every
+    objective; ``suggested`` the one of them whose λ is closest to equal weights
+    (None when ``near_best`` is empty), which ``text`` names when no pair trades off.
+    """
+
+    names: tuple[str, ...]
+    trade_off: np.ndarray
+    witnesses: dict[tuple[int, int], tuple[int, int]]
+    candidates: np.ndarray
+    near_best: np.ndarray
+    suggested: int | None
+    text: str
+
+
+def conflict_verdict(
+    ev: Evidence, names: Sequence[str], labels: Sequence[str], lam: np.ndarray | None = None, level: float = 0.9
+) -> Verdict:
+    """Whether the trials trade each pair of objectives off beyond noise.
+
+    The pairs are looked for among the trials on the front in at least one replicate
+    (``p_front > 0``): a trade-off seen only among dominated trials concerns no choice,
+    while the means' front alone would miss trials that are as plausibly optimal.
+
+    Args:
+        names: ``[m]`` objective names; labels: ``[n]`` trial names (``"trial 12"``).
+        lam: optional ``[n, T]`` loss weights, to prefer the trial closest to equal weights.
+        level: the share of replicates a difference must hold in.
+    """
+    n, m = ev.means.shape
+    if len(names) != m or len(labels) != n:
+        raise ValueError(f"names must have {m} entries and labels {n}, got {len(names)} and {len(labels)}")
+    cand = np.flatnonzero(ev.p_front > 0)
+    witnesses = _trade_offs(ev.minimised()[:, cand], level)
+    witnesses = {pair: (int(cand[a]), int(cand[b])) for pair, (a, b) in witnesses.items()}
+    trade = np.zeros((m, m), dtype=bool)
+    for j, k in witnesses:
+        trade[j, k] = trade[k, j] = True
+    near = _near_best(ev, level)
+    dist = _uniform_distance(lam, n)
+    suggested = int(min(near, key=lambda t: (dist[t], -ev.p_front[t], t))) if len(near) else None
+    if witnesses:
+        lines = [
+            f"objectives that trade off beyond noise (in >= {level:.0%} of replicates, among {len(cand)} trials on a plausible front):"
+        ]
+        for j in range(m):
+            for k in range(j + 1, m):
+                a, b = witnesses.get((j, k), (-1, -1))
+                why = f"({labels[a]} better on {names[j]}, {labels[b]} better on {names[k]})"
+                lines.append(f"  {names[j]} vs {names[k]}: " + (f"trade-off beyond noise {why}" if a >= 0 else "no trade-off beyond noise"))
+    elif suggested is None:
+        lines = ["no trade-off exceeds noise at this budget, but no single trial is within noise of the best on every objective"]
+    else:
+        who = f"{labels[suggested]}{_lam_text(lam, suggested)}"
+        lines = [f"no trade-off exceeds noise at this budget: {who} is within noise of the best on every objective"]
+    if not ev.seed_noise_measured:
+        lines.append("seed noise not measured: rerun with repeats >= 2")
+        if not ev.row_noise_measured:
+            lines.append("no noise measured at all, so every difference between means counts as beyond noise")
+    return Verdict(tuple(names), trade, witnesses, cand, near, suggested, "\n".join(lines))
+
+
+def _trade_offs(G: np.ndarray, level: float) -> dict[tuple[int, int], tuple[int, int]]:
+    """``G[B, c, m]`` (minimisation) → ``{(j, k): (a, b)}`` for j < k where a beats b on j and b beats a on k, each in ≥ level."""
+    m = G.shape[2]
+    better = [(G[:, :, None, j] < G[:, None, :, j]).mean(axis=0) for j in range(m)]  # [c, c]: share where a beats b
+    out = {}
+    for j in range(m):
+        for k in range(j + 1, m):
+            both = np.minimum(better[j], better[k].T)
+            a, b = np.unravel_index(np.argmax(both), both.shape)  # the most certain witnessing pair
+            if both[a, b] >= level - 1e-12:
+                out[(j, k)] = (int(a), int(b))
+    return out
+
+
+def _check_inputs(means: np.ndarray, seeds: Sequence[np.ndarray], directions: Sequence[str]) -> tuple[int, int]:
+    signs(directions)  # checks each direction
+    m = len(directions)
+    if means.ndim != 2 or means.shape[1] != m:
+        raise ValueError(f"means must be [n_trials, {m}] (one column per direction), got shape {means.shape}")
+    if not np.isfinite(means).all():
+        raise ValueError("means must be finite; pass only complete trials")
+    n = means.shape[0]
+    if n == 0:
+        raise ValueError("means holds no trial; run the study first")
+    if len(seeds) != n:
+        raise ValueError(f"seeds must hold one [r_t, {m}] array per trial ({n}), got {len(seeds)}")
+    for t, x in enumerate(seeds):
+        shape = np.shape(x)
+        if len(shape) != 2 or shape[0] < 1 or shape[1] != m or not np.isfinite(x).all():
+            raise ValueError(f"seeds[{t}] must be a finite [r_t >= 1, {m}] array, got shape {shape}")
+    return n, m
+
+
+def _check_replicates(row_dev: np.ndarray | None, n: int, m: int, replicates: int | None) -> int:
+    """B, after checking ``row_dev[n, B, m]`` and ``replicates`` agree."""
+    if row_dev is None:
+        B = 200 if replicates is None else replicates
+    elif row_dev.ndim != 3 or row_dev.shape[0] != n or row_dev.shape[2] != m:
+        raise ValueError(f"row_dev must be [{n}, B, {m}] (trials, resamples, objectives), got shape {row_dev.shape}")
+    elif not np.isfinite(row_dev).all():
+        raise ValueError("row_dev must be finite; a resample where a metric is undefined must be redrawn or dropped for every trial")
+    elif replicates is not None and replicates != row_dev.shape[1]:
+        raise ValueError(
+            f"replicates={replicates} but row_dev holds {row_dev.shape[1]} resamples; pass replicates=None or {row_dev.shape[1]}"
+        )
+    else:
+        B = row_dev.shape[1]
+    if B < 2:
+        raise ValueError(f"replicates (bootstrap resamples) must be >= 2, got {B}; the default is 200")
+    return B
+
+
+def _within(ev: Evidence, i: int, level: float) -> np.ndarray:
+    """``[n, m]``: whether the central ``level`` interval of (replicate_t − replicate_i) contains 0."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    if not 0 <= i < ev.means.shape[0]:
+        raise ValueError(f"trial index must lie in [0, {ev.means.shape[0]}), got {i}")
+    d = ev.replicates - ev.replicates[:, i : i + 1]
+    lo, hi = np.quantile(d, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return (lo <= 0) & (hi >= 0)
+
+
+def _near_best(ev: Evidence, level: float) -> np.ndarray:
+    """Trials within noise, on every objective, of the trial whose mean is best on that objective.
+
+    The best is the best mean's trial, paired replicate by replicate, not the minimum
+    over trials in each replicate: that minimum lies below every trial's typical value
+    once many trials are alike, so the difference's interval only touches 0 for trials
+    that are the best in > (1 − level)/2 of replicates, and with about 20 or more equivalent trials none is.
+    """
+    F = to_min(ev.means, ev.directions)
+    ok = np.ones(ev.means.shape[0], dtype=bool)
+    for j, best in enumerate(np.argmin(F, axis=0)):
+        ok &= _within(ev, int(best), level)[:, j]
+    return np.flatnonzero(ok)
+
+
+def _uniform_distance(lam: np.ndarray | None, n: int) -> np.ndarray:
+    """``[n]`` distance of each trial's normalised λ from equal weights (zeros without λ)."""
+    if lam is None:
+        return np.zeros(n)
+    lam = np.asarray(lam, dtype=np.float64)
+    if lam.ndim != 2 or lam.shape[0] != n or (lam < 0).any() or (lam.sum(axis=1) <= 0).any():
+        raise ValueError(f"lam must be [{n}, T] with non-negative rows that are not all zero, got shape {lam.shape}")
+    w = lam / lam.sum(axis=1, keepdims=True)
+    return np.linalg.norm(w - 1.0 / lam.shape[1], axis=1)
+
+
+def _lam_text(lam: np.ndarray | None, t: int) -> str:
+    if lam is None:
+        return ""
+    w = np.asarray(lam, dtype=np.float64)[t]
+    w = w / w.sum()
+    if np.allclose(w, 1.0 / len(w), atol=1e-9):
+        return " (equal weights)"
+    return f" (λ = {', '.join(f'{x:.2f}' for x in w)})"
