@@ -17,7 +17,7 @@ bottom 256-128 with four 64-wide towers, embeddings of 8, 2 epochs, batch 1024:
   K=4 vmap    what a PyTorch user writes for K models: K ordinary nn.Module
               shared-bottom models (the seed loop's module), combined with
               torch.func.stack_module_state + torch.vmap + functional_call,
-              AdamW (fused where this torch has it, as the trainer) on the
+              AdamW (foreach, as the trainer's) on the
               stacked parameters, loss Σ_i λ_ki f_i with the trainer's task
               losses (a regression task's error over the sd of its training
               labels, ``Trainer.loss_scale``), the outputs mapped to label units

@@ -6,9 +6,12 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from paretomoo.spec import StudySpec
     from paretomoo.store import Record, Store
+    from paretomoo.summary import Summary
     from paretomoo.worker import Progress
 
 
@@ -47,31 +50,42 @@ def _clock(seconds: float) -> str:
 
 
 def print_status(store: Store, *, with_hint: bool, target: str) -> None:
-    from paretomoo.summary import summarize
+    from paretomoo.summary import LEVEL, summarize
 
     spec = store.spec
     s = summarize(spec, store.records())
     counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts().items())) or "no trials"
     ref = ", ".join(f"{n}={v:.4g}" for n, v in zip(s.names, s.ref_natural(), strict=True))
-    print(f"study {spec.name}: {counts}; front {len(s.front)} points; hypervolume {s.hv:.4g} (validation; reference {ref})")
+    lo, hi = s.hv_interval
+    interval = f" [{lo:.4g}, {hi:.4g}] ({LEVEL:.0%} of replicates)" if s.evidence is not None and hi > lo else ""
+    print(f"study {spec.name}: {counts}; front {len(s.front)} points; hypervolume {s.hv:.4g}{interval} (validation; reference {ref})")
     if s.front:
-        print(front_table(spec, s.front))
+        print(front_table(spec, s))
     failed = [r for r in s.records if r.state == "failed"]
     for r in failed[:5]:
         print(f"  trial {r.number} failed: {r.fail_reason}")
+    if s.verdict is not None:
+        print(s.verdict.text)
     if with_hint:
         print(f"next: paretomoo plot {target}  |  paretomoo pick {target}  |  paretomoo export {target} --out exports/{spec.name}")
 
 
-def front_table(spec: StudySpec, records: list[Record]) -> str:
+def front_table(spec: StudySpec, s: Summary) -> str:
+    """The front, trial by trial: λ, P(front), repeats, validation means ± standard error, test means."""
     tasks = spec.task_names
-    head = ["trial"] + [f"λ {t}" for t in tasks] + [f"{o} val" for o in spec.objectives] + [f"{o} test" for o in spec.objectives]
+    head = ["trial"] + [f"λ {t}" for t in tasks] + ["P(front)", "seeds"]
+    head += [f"{o} val" for o in spec.objectives] + [f"{o} test" for o in spec.objectives]
     rows = []
-    for r in sorted(records, key=lambda r: r.number):
+    index = {r.number: i for i, r in enumerate(s.complete)}
+    for r in sorted(s.front, key=lambda r: r.number):
+        i = index[r.number]
+        p = f"{s.p_front[i]:.2f}" if len(s.p_front) else "-"
+        se = s.se[i] if len(s.se) else np.full(len(s.names), np.nan)
         rows.append(
             [str(r.number)]
             + [f"{r.lam[t]:.3g}" for t in tasks]
-            + [f"{v:.4f}" for v in r.values]
+            + [p, str(r.repeats)]
+            + [f"{v:.4f}" + (f"±{e:.4f}" if np.isfinite(e) and e > 0 else "") for v, e in zip(r.values, se, strict=True)]
             + [f"{r.test.get(t.name, {}).get(t.metric, math.nan):.4f}" for t in spec.tasks]
         )
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]

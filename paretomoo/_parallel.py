@@ -31,7 +31,7 @@ import signal
 import threading
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from types import TracebackType
 from typing import Any
@@ -66,6 +66,15 @@ def physical_cores(sysfs: str = "/sys/devices/system/cpu") -> int:
     return max(1, len(cores))
 
 
+def _seeds_for(spec: StudySpec, lam: np.ndarray, seeds: Sequence[int] | None) -> list[int]:
+    """One training seed per row: ``seeds``, or the spec's for every row."""
+    if seeds is None:
+        return [spec.training.seed] * len(lam)
+    if len(seeds) != len(lam):
+        raise ValueError(f"seeds must give one seed per row ({len(lam)}), got {len(seeds)}")
+    return [int(s) for s in seeds]
+
+
 def _populations(lam: np.ndarray, size: int) -> list[np.ndarray]:
     """Consecutive populations of ``size`` rows (the last may be smaller)."""
     return [lam[i : i + size] for i in range(0, len(lam), size)]
@@ -79,9 +88,10 @@ class InProcess:
     def __init__(self, trainer: Trainer) -> None:
         self.trainer = trainer
 
-    def fit(self, lam: np.ndarray, k: int) -> list[MemberResult]:
-        """``lam[N, T]`` with ``N ≤ k`` → N results (more rows are trained k at a time)."""
-        return [r for pop in _populations(lam, k) for r in self.trainer.fit(pop)]
+    def fit(self, lam: np.ndarray, k: int, seeds: Sequence[int] | None = None) -> list[MemberResult]:
+        """``lam[N, T]`` (row i under ``seeds[i]``) with ``N ≤ k`` → N results (more rows are trained k at a time)."""
+        seeds = _seeds_for(self.trainer.spec, lam, seeds)
+        return [r for i, pop in enumerate(_populations(lam, k)) for r in self.trainer.fit(pop, seeds[i * k : i * k + len(pop)])]
 
     def close(self) -> None:
         pass
@@ -112,6 +122,7 @@ class ProcessPool:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
+        self.spec = spec
         ctx = mp.get_context("spawn")  # fork would copy torch's thread pools and locks
         self._procs: list[Any] = []
         self._conns: list[Connection] = []
@@ -137,8 +148,8 @@ class ProcessPool:
             self._receive(self._starting[0])
             self._starting.pop(0)
 
-    def fit(self, lam: np.ndarray, k: int) -> list[MemberResult]:
-        """``lam[N, T]`` with ``N ≤ workers × k`` → N results, in row order.
+    def fit(self, lam: np.ndarray, k: int, seeds: Sequence[int] | None = None) -> list[MemberResult]:
+        """``lam[N, T]`` (row i under ``seeds[i]``) with ``N ≤ workers × k`` → N results, in row order.
 
         Every worker's reply is awaited before an error is raised, so the pool
         stays usable after a worker's exception (e.g. out of memory).
@@ -146,10 +157,12 @@ class ProcessPool:
         if len(lam) > self.workers * k:
             raise ValueError(f"{len(lam)} λ do not fit {self.workers} workers × populations of {k}")
         self.ready()
-        pops = _populations(np.asarray(lam, dtype=np.float64), -(-len(lam) // self.workers))
+        size = -(-len(lam) // self.workers)
+        pops = _populations(np.asarray(lam, dtype=np.float64), size)
+        seeds = _seeds_for(self.spec, lam, seeds)
         for i, pop in enumerate(pops):
             try:
-                self._conns[i].send_bytes(pickle.dumps(pop))
+                self._conns[i].send_bytes(pickle.dumps((pop, seeds[i * size : i * size + len(pop)])))
             except OSError:
                 raise WorkerError(f"trainer process {self._procs[i].name} is gone (exit code {self._procs[i].exitcode})") from None
         replies: list[Any] = []
@@ -241,7 +254,8 @@ def _serve(conn: Connection, spec: StudySpec, device: str, threads: int) -> None
             # tear-down, which takes seconds with torch loaded.
             os._exit(0)
         try:
-            reply: tuple[str, Any] = ("ok", trainer.fit(pickle.loads(request)))
+            lam, seeds = pickle.loads(request)
+            reply: tuple[str, Any] = ("ok", trainer.fit(lam, seeds))
         except Exception as exc:
             reply = _failure(exc)
         _send(conn, reply)
@@ -287,20 +301,28 @@ def fit_in_rounds(
     executor: InProcess | ProcessPool,
     lam: np.ndarray,
     k: int,
+    seeds: Sequence[int] | None = None,
     on_shrink: Callable[[int, int], None] | None = None,
+    on_round: Callable[[int, list[MemberResult]], None] | None = None,
 ) -> tuple[list[MemberResult], int]:
-    """Fit every row of ``lam``, ``workers × k`` rows per round; halve ``k`` when a device runs out of memory.
+    """Fit every row of ``lam`` (row i under ``seeds[i]``), ``workers × k`` rows per round; halve ``k`` when a
+    device runs out of memory.
 
     Returns the results in row order and the ``k`` that worked, for the next
-    batch. Rows of a round that ran out of memory are trained again in the
-    smaller populations; ``on_shrink(old, new)`` is told each time. Out of
-    memory with ``k = 1`` is raised.
+    batch. ``on_round(first_row, results)`` is told each round's results as it
+    ends (so that they can be stored before the next round). Rows of a round
+    that ran out of memory are trained again in the smaller populations;
+    ``on_shrink(old, new)`` is told each time. Out of memory with ``k = 1`` is raised.
     """
     results: list[MemberResult] = []
     while len(results) < len(lam):
-        part = lam[len(results) : len(results) + executor.workers * k]
+        first = len(results)
+        part = lam[first : first + executor.workers * k]
         try:
-            results.extend(executor.fit(part, k))
+            done = executor.fit(part, k, None if seeds is None else list(seeds[first : first + len(part)]))
+            if on_round is not None:
+                on_round(first, done)
+            results.extend(done)
             continue
         except Exception as exc:
             if k == 1 or not is_out_of_memory(exc):

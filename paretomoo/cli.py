@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -51,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("spec", help="study spec (.toml)")
     run.add_argument("--optimizer", choices=list(PROPOSERS), help="outer optimizer (default: the spec's)")
     run.add_argument("--trials", type=_positive, help="trial budget (finished trials, earlier runs included)")
+    run.add_argument(
+        "--repeats",
+        metavar="R",
+        help='training seeds per λ: R (every λ), or "front:R" (one each, up to R near the front); default the spec\'s',
+    )
     run.add_argument("--storage", help="SQLAlchemy URL of the study store (default: the spec's)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the spec's)")
     run.add_argument("--population", type=_positive, help="λ trained together in one pass (default: chosen for the device)")
@@ -139,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"paretomoo: error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
+    except BrokenPipeError:  # the reader went away (e.g. `paretomoo status --json | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("\nparetomoo: interrupted; finished trials are stored, run the same command again to resume", file=sys.stderr)
         return 130
@@ -156,6 +165,11 @@ def _run(args: argparse.Namespace) -> int:
         overrides["search"]["optimizer"] = args.optimizer
     if args.trials:
         overrides["search"]["trials"] = args.trials
+    if args.repeats is not None:
+        from paretomoo.spec import parse_repeats
+
+        value: int | str = int(args.repeats) if args.repeats.strip().lstrip("-").isdigit() else args.repeats
+        overrides["search"]["repeats"], overrides["search"]["adaptive"] = parse_repeats(value, "--repeats")
     if args.device:
         overrides["training"]["device"] = args.device
     if args.population:
@@ -237,8 +251,12 @@ def _status(args: argparse.Namespace) -> int:
     store = _open(args)
     if args.json:
         from paretomoo.store import dumps
+        from paretomoo.summary import summarize
 
-        print(dumps(store.records()))
+        records = store.records()
+        s = summarize(store.spec, records)
+        p_front = {r.number: float(p) for r, p in zip(s.complete, s.p_front, strict=False)}
+        print(dumps(records, p_front))
         return 0
     print_status(store, with_hint=False, target=args.study)
     return 0
@@ -271,7 +289,31 @@ def _choose(s: Summary, weights: str | None, constraints: list[str]) -> Choice:
 
     w = parse_weights(weights, s.names) if weights else None
     cs = [parse_constraint(c, s.names) for c in constraints]
-    return pick(s.values, s.names, s.directions, weights=w, constraints=cs, labels=[f"trial {r.number}" for r in s.complete])
+    return pick(s.values, s.names, s.directions, weights=w, constraints=cs, labels=_labels(s), evidence=s.evidence)
+
+
+def _labels(s: Summary) -> list[str]:
+    return [f"trial {r.number}" for r in s.complete]
+
+
+def _print_firmness(s: Summary, choice: Choice, weights: str | None, constraints: list[str]) -> None:
+    """How firm the pick is under noise: the trials within noise of it, its stability, and the conflict verdict."""
+    from paretomoo.decide import parse_constraint, parse_weights, stability
+    from paretomoo.summary import LEVEL
+
+    if s.evidence is None:
+        return
+    w = parse_weights(weights, s.names) if weights else None
+    cs = [parse_constraint(c, s.names) for c in constraints]
+    st = stability(s.evidence, choice.index, s.names, s.directions, weights=w, constraints=cs, level=LEVEL)
+    labels = _labels(s)
+    print(f"  within noise of {labels[choice.index]} on every objective: {', '.join(labels[i] for i in st.within) or 'none'}")
+    print(
+        f"  stability {st.share:.2f}: {st.share:.0%} of {st.replicates} replicates of the means (seed and row noise) "
+        f"pick {labels[choice.index]} or a trial within noise of it"
+    )
+    if s.verdict is not None:
+        print(s.verdict.text)
 
 
 def _pick(args: argparse.Namespace) -> int:
@@ -282,6 +324,7 @@ def _pick(args: argparse.Namespace) -> int:
     choice = _choose(s, args.weights, args.constraint)
     rec = s.complete[choice.index]
     print_choice(store.spec, rec, choice.reason)
+    _print_firmness(s, choice, args.weights, args.constraint)
     if args.noise:
         print(_noise(store.spec, rec, args.noise).describe(store.spec.objectives))
     return 0
@@ -292,7 +335,9 @@ def _noise(spec: StudySpec, rec: Record, n: int) -> Noise:
 
     from paretomoo.noise import seed_noise
 
-    return seed_noise(spec, np.array([rec.lam[t] for t in spec.task_names]), n, spec.training.device)
+    # seeds after the ones the trial trained under (repeat r of a λ is training.seed + r)
+    first = spec.training.seed + max(rec.repeats, 1)
+    return seed_noise(spec, np.array([rec.lam[t] for t in spec.task_names]), n, spec.training.device, first_seed=first)
 
 
 def _export(args: argparse.Namespace) -> int:

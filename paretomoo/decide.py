@@ -26,34 +26,46 @@ from pymoo.mcdm.pseudo_weights import PseudoWeights
 from paretomoo.conditions import OPS, ORDERS
 from paretomoo.errors import UserError
 from paretomoo.front import pareto_mask, to_min
+from paretomoo.uncertainty import Evidence, indistinguishable, pick_stability, probability
 
-_CONSTRAINT = re.compile(rf"^\s*([A-Za-z0-9_@]+)\s*({'|'.join(ORDERS)})\s*([-+0-9.eE]+)\s*$")
+_CONSTRAINT = re.compile(rf"^\s*([A-Za-z0-9_@]+?)\s*({'|'.join(ORDERS)})\s*([-+0-9.eE]+)\s*(?:@\s*([-+0-9.eE]+)\s*)?$")
 
 
 @dataclass(frozen=True)
 class Constraint:
+    """``name op value`` on a trial's mean; with ``confidence``, it must hold with at least that probability
+    (the share of replicates of the trial's mean under seed and row noise, ``paretomoo.uncertainty``)."""
+
     name: str
     op: str
     value: float
+    confidence: float | None = None
 
     def holds(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(OPS[self.op](x, self.value), dtype=bool)
 
     def __str__(self) -> str:
-        return f"{self.name}{self.op}{self.value:g}"
+        return f"{self.name}{self.op}{self.value:g}" + (f"@{self.confidence:g}" if self.confidence is not None else "")
 
 
 def parse_constraint(text: str, names: Sequence[str]) -> Constraint:
+    """``"fraud_pr_auc>=0.30"``, or ``"fraud_pr_auc>=0.30@0.9"``: to hold with probability ≥ 0.9."""
     m = _CONSTRAINT.match(text)
     if not m:
-        raise UserError(f'constraint {text!r} is not of the form NAME>=VALUE; write e.g. "{names[-1]}>=0.30"')
-    name, op, value = m.group(1), m.group(2), m.group(3)
+        raise UserError(f'constraint {text!r} is not of the form NAME>=VALUE or NAME>=VALUE@CONFIDENCE; write e.g. "{names[-1]}>=0.30@0.9"')
+    name, op, value, confidence = m.group(1), m.group(2), m.group(3), m.group(4)
     if name not in names:
         raise UserError(f"constraint {text!r}: no objective is named {name!r}; use one of {', '.join(names)}")
     try:
-        return Constraint(name, op, float(value))
+        number = float(value)
+        conf = None if confidence is None else float(confidence)
     except ValueError:
-        raise UserError(f"constraint {text!r}: {value!r} is not a number") from None
+        raise UserError(f"constraint {text!r}: {value if confidence is None else confidence!r} is not a number") from None
+    if conf is not None and not 0 < conf < 1:
+        raise UserError(
+            f'constraint {text!r}: the confidence after @ must lie within (0, 1), got {conf:g}; write e.g. "{name}{op}{value}@0.9"'
+        )
+    return Constraint(name, op, number, conf)
 
 
 def parse_weights(text: str, names: Sequence[str]) -> np.ndarray:
@@ -96,10 +108,12 @@ def pick(
     weights: np.ndarray | None = None,
     constraints: Sequence[Constraint] = (),
     labels: Sequence[str] | None = None,
+    evidence: Evidence | None = None,
 ) -> Choice:
-    """Choose one row of ``values[n, m]`` (natural metrics, NaN for failed trials).
+    """Choose one row of ``values[n, m]`` (natural metrics, means over seeds; NaN for failed trials).
 
-    ``labels[i]`` names row i in the reason (e.g. ``"trial 12"``).
+    ``labels[i]`` names row i in the reason (e.g. ``"trial 12"``). A constraint
+    with a confidence reads ``evidence`` (its rows are those of ``values``).
     """
     values = np.asarray(values, dtype=np.float64).reshape(-1, len(names))
     labels = list(labels) if labels is not None else [f"row {i}" for i in range(len(values))]
@@ -108,10 +122,22 @@ def pick(
         raise UserError("no finished trial to pick from; run the study first (paretomoo run SPEC)")
     for c in constraints:
         j = list(names).index(c.name)
-        holds = c.holds(values[:, j]) & ok
+        if c.confidence is None:
+            holds = c.holds(values[:, j]) & ok
+        else:
+            if evidence is None or evidence.means.shape[0] != len(values):
+                raise UserError(f"constraint {c} needs the noise of every trial's metrics; pick from a study's summary")
+            p = np.array([probability(evidence, i, j, c.op, c.value) for i in range(len(values))])
+            holds = (p >= c.confidence) & ok
+            if not holds.any():
+                best = int(np.argmax(np.where(ok, p, -1.0)))
+                raise UserError(
+                    f"no trial satisfies {c} (the likeliest, {labels[best]}, holds it with probability {p[best]:.2f}); "
+                    "lower the confidence or the bound, or add repeats"
+                )
         if not holds.any():
-            best = np.nanmax(values[ok, j]) if directions[j] == "maximize" else np.nanmin(values[ok, j])
-            raise UserError(f"no trial satisfies {c} (best {c.name} is {best:.4g}); relax the constraint or run more trials")
+            best_value = np.nanmax(values[ok, j]) if directions[j] == "maximize" else np.nanmin(values[ok, j])
+            raise UserError(f"no trial satisfies {c} (best {c.name} is {best_value:.4g}); relax the constraint or run more trials")
         ok &= holds
     idx = np.flatnonzero(ok)
     F = to_min(values[idx], directions)
@@ -154,3 +180,38 @@ def _knee_distance(Fn: np.ndarray) -> np.ndarray:
     except np.linalg.LinAlgError:
         a = np.ones(m)  # degenerate extremes: the plane Σx = 1 through the unit points
     return (1.0 - Fn @ a) / np.linalg.norm(a)
+
+
+@dataclass(frozen=True)
+class Stability:
+    """How firm a pick is under noise: the rows within noise of it on every objective (``within``), and the
+    share of ``replicates`` whose own pick is it or one of those."""
+
+    within: np.ndarray
+    share: float
+    replicates: int
+
+
+def stability(
+    evidence: Evidence,
+    chosen: int,
+    names: Sequence[str],
+    directions: Sequence[str],
+    *,
+    weights: np.ndarray | None = None,
+    constraints: Sequence[Constraint] = (),
+    level: float = 0.9,
+) -> Stability:
+    """Pick again on every replicate of the trials' means (same rule, same weights; a constraint as a plain bound
+    on the replicate's values) and count how often the answer is ``chosen`` or a row within noise of it."""
+
+    def choose(values: np.ndarray) -> int:
+        try:
+            return pick(values, names, directions, weights=weights, constraints=plain).index
+        except UserError:  # no row of this replicate satisfies the constraints
+            return -1
+
+    plain = [Constraint(c.name, c.op, c.value) for c in constraints]
+    within = indistinguishable(evidence, chosen, level)
+    share = pick_stability(evidence, choose, chosen, level)
+    return Stability(within, share, evidence.replicates.shape[0])

@@ -45,17 +45,18 @@ class Noise:
         }
 
 
-def seed_noise(spec: StudySpec, lam: np.ndarray, n_seeds: int, device: str = "auto") -> Noise:
-    """Retrain ``lam[T]`` under ``n_seeds`` (≥ 2) seeds other than the study's."""
+def seed_noise(spec: StudySpec, lam: np.ndarray, n_seeds: int, device: str = "auto", first_seed: int | None = None) -> Noise:
+    """Retrain ``lam[T]`` under ``n_seeds`` (≥ 2) seeds other than the study's: ``first_seed`` on (default: the
+    seed after the study's; pass the one after a trial's repeats so that none is trained twice)."""
     if n_seeds < 2:
         from paretomoo.errors import UserError
 
         raise UserError(f"--noise needs at least 2 seeds to estimate a spread, got {n_seeds}")
     trainer = Trainer(spec, load_data(spec.data), device)
-    seeds = [spec.training.seed + 1 + i for i in range(n_seeds)]
-    val, test = [], []
-    for s in seeds:
-        r = trainer.fit(np.asarray(lam)[None, :], seed=s)[0]
-        val.append([r.val[t.name][t.metric] for t in spec.tasks])
-        test.append([r.test[t.name][t.metric] for t in spec.tasks])
+    first = spec.training.seed + 1 if first_seed is None else first_seed
+    seeds = [first + i for i in range(n_seeds)]
+    # every seed a member of one pass: each with its own initial weights and batch order
+    results = trainer.fit(np.repeat(np.asarray(lam, dtype=np.float64)[None, :], n_seeds, axis=0), seeds=seeds)
+    val = [[r.val[t.name][t.metric] for t in spec.tasks] for r in results]
+    test = [[r.test[t.name][t.metric] for t in spec.tasks] for r in results]
     return Noise(seeds, np.array(val), np.array(test))

@@ -13,20 +13,31 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from paretomoo.summary import Summary  # noqa: E402
+from paretomoo.front import hypervolume_history  # noqa: E402
+from paretomoo.summary import LEVEL, Summary  # noqa: E402
 
 
 class PairsData(NamedTuple):
     names: list[str]
-    values: np.ndarray  # [n, m] natural validation metrics
+    values: np.ndarray  # [n, m] natural validation metrics (means over seeds)
     on_front: np.ndarray  # [n]
     pairs: list[tuple[int, int]]
     chosen: int | None  # row index of the picked trial
+    se: np.ndarray  # [n, m] standard errors (0 where no noise was measured): the error bars
+    p_front: np.ndarray  # [n] P(on the front); points below FADED are drawn faint
 
 
 class HistoryData(NamedTuple):
     trials: np.ndarray  # trial numbers of complete trials, in order
     hypervolume: np.ndarray
+    low: np.ndarray  # [n] the interval of the hypervolume over replicates (equal to it where no noise was measured)
+    high: np.ndarray
+
+
+# A point on the front in fewer than half of the replicates is drawn faint.
+FADED = 0.5
+# Replicates behind the hypervolume history's interval (each needs one hypervolume per trial).
+HISTORY_REPLICATES = 50
 
 
 class LambdaData(NamedTuple):
@@ -38,11 +49,21 @@ class LambdaData(NamedTuple):
 def pairs_data(s: Summary, chosen: int | None = None) -> PairsData:
     m = len(s.names)
     row = next((i for i, r in enumerate(s.complete) if r.number == chosen), None)
-    return PairsData(s.names, s.values, s.on_front, list(itertools.combinations(range(m), 2)), row)
+    n = len(s.complete)
+    se = s.se if s.evidence is not None else np.zeros((n, m))
+    p_front = s.p_front if s.evidence is not None else s.on_front.astype(np.float64)
+    return PairsData(s.names, s.values, s.on_front, list(itertools.combinations(range(m), 2)), row, se, p_front)
 
 
 def history_data(s: Summary) -> HistoryData:
-    return HistoryData(np.array([r.number for r in s.complete]), s.hv_history)
+    """The hypervolume after each complete trial, and its interval over replicates of the means."""
+    trials = np.array([r.number for r in s.complete])
+    if s.evidence is None or not len(trials):
+        return HistoryData(trials, s.hv_history, s.hv_history.copy(), s.hv_history.copy())
+    reps = s.evidence.minimised()[:HISTORY_REPLICATES]
+    curves = np.array([hypervolume_history(f, s.ref) for f in reps])  # [B', n]
+    low, high = np.quantile(curves, [(1 - LEVEL) / 2, (1 + LEVEL) / 2], axis=0)
+    return HistoryData(trials, s.hv_history, low, high)
 
 
 def lambda_data(s: Summary, tasks: list[str]) -> LambdaData:
@@ -56,9 +77,16 @@ def draw_pairs(d: PairsData, path: Path, title: str) -> None:
     cols = min(3, n)
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    likely = d.p_front >= FADED
     for ax, (i, j) in zip(axes.flat, d.pairs, strict=False):
+        if np.any(d.se > 0):  # one standard error each way
+            ax.errorbar(
+                d.values[:, i], d.values[:, j], xerr=d.se[:, i], yerr=d.se[:, j], fmt="none", ecolor="#999999", elinewidth=0.6, alpha=0.6
+            )
         ax.scatter(d.values[~d.on_front, i], d.values[~d.on_front, j], s=14, c="#bbbbbb", label="dominated")
-        ax.scatter(d.values[d.on_front, i], d.values[d.on_front, j], s=22, c="#d62728", label="front (all objectives)")
+        faint = d.on_front & ~likely
+        ax.scatter(d.values[faint, i], d.values[faint, j], s=22, c="#d62728", alpha=0.3, label=f"front, P(front) < {FADED:g}")
+        ax.scatter(d.values[d.on_front & likely, i], d.values[d.on_front & likely, j], s=22, c="#d62728", label="front (all objectives)")
         if d.chosen is not None:
             ax.scatter(
                 d.values[d.chosen, i], d.values[d.chosen, j], s=120, facecolors="none", edgecolors="k", linewidths=1.5, label="picked"
@@ -77,6 +105,9 @@ def draw_pairs(d: PairsData, path: Path, title: str) -> None:
 
 def draw_history(d: HistoryData, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.6))
+    if np.any(d.high > d.low):
+        ax.fill_between(d.trials, d.low, d.high, step="post", color="#1f77b4", alpha=0.2, label=f"{LEVEL:.0%} of replicates")
+        ax.legend(fontsize=7, loc="lower right")
     ax.step(d.trials, d.hypervolume, where="post", color="#1f77b4")
     ax.set_xlabel("trial")
     ax.set_ylabel("hypervolume (validation)")
@@ -110,6 +141,8 @@ def write_plots(s: Summary, tasks: list[str], study: str, out_dir: str | Path, c
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "front_pairs.png", out / "hypervolume.png", out / "front_lambda.png"]
     draw_pairs(pairs_data(s, chosen), paths[0], f"{study}: {len(s.front)} of {len(s.complete)} trials on the front")
-    draw_history(history_data(s), paths[1], f"{study}: hypervolume {s.hv:.4g}")
+    lo, hi = s.hv_interval
+    band = f" [{lo:.4g}, {hi:.4g}]" if hi > lo else ""
+    draw_history(history_data(s), paths[1], f"{study}: hypervolume {s.hv:.4g}{band}")
     draw_lambda(lambda_data(s, tasks), paths[2], f"{study}: λ of the front")
     return paths

@@ -9,14 +9,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from paretomoo.metrics import get_metric, reported
+from paretomoo.metrics import bootstrap_metrics, get_metric, reported
 from paretomoo.spec import TaskSpec
 
 
 def task_loss(
     task: TaskSpec, pred: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor | None = None, scale: float | None = None
 ) -> torch.Tensor:
-    """Mean loss over the last axis: ``pred[..., B]``, ``y[B]`` → ``[...]``.
+    """Mean loss over the last axis: ``pred[..., B]``, ``y[B]`` (or ``y[K, B]``, one batch per member) → ``[...]``.
 
     ``scale`` (``mse`` only) divides the error: with the training labels' sd it
     makes the loss that of standardised labels, so a label in milliseconds
@@ -34,7 +34,7 @@ def task_loss(
         per = (err / scale) ** 2 if scale is not None and scale != 1.0 else err**2
     if keep is None:
         return per.mean(dim=-1)
-    return (per * keep).sum(dim=-1) / keep.sum().clamp(min=1)
+    return (per * keep).sum(dim=-1) / keep.sum(dim=-1).clamp(min=1)
 
 
 def all_metrics(task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None) -> dict[str, float]:
@@ -51,3 +51,21 @@ def all_metrics(task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: to
     primary = get_metric(task.metric)
     grouped = primary if primary is not None and primary.grouped and group is not None else None
     return {m.name: m.compute(scores, y, group) for m in reported(task.loss, grouped)}
+
+
+def metric_replicates(
+    task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None, weights: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Every metric ``all_metrics`` reports, under each of B bootstrap weightings of the rows: ``{metric: [B]}``.
+
+    ``weights[B, n]`` come from ``metrics.bootstrap_weights`` (constant within a group
+    for a task with a group key); rows the task's ``where`` filter excludes are left
+    out, the others keep their weights, so every trial is resampled alike.
+    """
+    if task.where is not None:
+        keep = ~torch.isnan(y)
+        scores, y, weights = scores[keep], y[keep], weights.T[keep].T  # the layout the kernels read (w.T contiguous)
+        group = None if group is None else group[keep]
+    primary = get_metric(task.metric)
+    grouped = primary if primary is not None and primary.grouped and group is not None else None
+    return bootstrap_metrics(reported(task.loss, grouped), scores, y, weights, group)

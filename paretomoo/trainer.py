@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -26,9 +27,10 @@ import torch
 from paretomoo.data import Dataset
 from paretomoo.data._tensors import TensorSplit, to_tensors
 from paretomoo.errors import UserError
+from paretomoo.metrics import BOOTSTRAP, bootstrap_weights
 from paretomoo.models import ModelShape, PopulationModel, build_model
 from paretomoo.spec import StudySpec
-from paretomoo.tasks import all_metrics, task_loss
+from paretomoo.tasks import all_metrics, metric_replicates, task_loss
 
 
 def resolve_device(name: str) -> torch.device:
@@ -60,6 +62,12 @@ class MemberResult:
     state: dict[str, torch.Tensor] | None
     failed: str | None = None
     seconds: float = 0.0
+    seed: int = 0  # the training seed: initial weights and batch order
+    # the rows' sampling error of every metric (a bootstrap over rows, BOOTSTRAP replicates), and
+    # the replicates of the primary validation metrics, as deviations [B, T] from val
+    val_boot_se: dict[str, dict[str, float]] = field(default_factory=dict)
+    test_boot_se: dict[str, dict[str, float]] = field(default_factory=dict)
+    val_dev: np.ndarray | None = None
 
 
 def label_standardisation(spec: StudySpec, y: torch.Tensor) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
@@ -93,16 +101,16 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def _adamw(params: list[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with its fused kernel (one pass over every parameter), or ``foreach`` where this torch has none for the device.
+    """AdamW over every parameter at once (``foreach``).
 
-    The update is elementwise either way, so members stay independent. Fused
-    AdamW runs on CPUs from torch 2.4; on 2 CPU cores it took the optimizer
-    step from 1.8 ms to 0.6 ms of a 30 ms population step.
+    Not the fused kernel: on a CPU it updates a tensor's last elements (those
+    past its last full vector) in a scalar loop that rounds differently, and
+    with K members in one tensor which member's elements fall there depends on
+    K; so a member's weights would depend, in their last bits, on the population
+    it trained in (seen with K = 3). ``foreach`` rounds every element alike; on 2
+    CPU cores the fused step saved about 1 ms of a 30 ms population step.
     """
-    try:
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
-    except RuntimeError:  # "fused=True requires ... supported devices": an older torch on a CPU
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
 
 
 class Trainer:
@@ -129,6 +137,7 @@ class Trainer:
             torch.tensor(t.pos_weight, device=self.device) if t.loss == "bce" and t.pos_weight != 1.0 else None for t in tasks
         ]
         self.loss_scale = [scale[i] if scale is not None and t.loss == "mse" else None for i, t in enumerate(tasks)]
+        self._weights: dict[tuple[int, int], torch.Tensor] = {}  # bootstrap weights by (split, seed)
 
     def new_model(self, population: int, seed: int | None = None) -> PopulationModel:
         s = self.spec.training.seed if seed is None else seed
@@ -168,17 +177,21 @@ class Trainer:
             sum(task_loss(t, pred[..., i], y[:, i], pos_weight[i], self.loss_scale[i]).sum() for i, t in enumerate(self.spec.tasks))
         return 4 * weights + 2 * saved
 
-    def fit(self, lam: np.ndarray, seed: int | None = None) -> list[MemberResult]:
+    def fit(self, lam: np.ndarray, seeds: int | Sequence[int] | None = None) -> list[MemberResult]:
         """Train ``K = len(lam)`` models, member k with weights ``lam[k]``.
 
-        ``lam[K, T]`` rows lie on the simplex, in the spec's task order. ``seed``
-        overrides ``training.seed`` (used to measure seed noise). Returns one
-        result per member, in row order; a member whose loss became NaN/inf is
-        returned with ``failed`` set and does not disturb the others.
+        ``lam[K, T]`` rows lie on the simplex, in the spec's task order.
+        ``seeds`` is the training seed of every member (one int for all, or one
+        per member; default ``training.seed``): it draws the member's initial
+        weights and its batch order, so members with the same seed see the same
+        batches (common random numbers) and a λ trained under several seeds
+        trains as several members of one pass. Returns one result per member,
+        in row order; a member whose loss became NaN/inf is returned with
+        ``failed`` set and does not disturb the others.
 
         Member k's result does not depend on the other rows: training ``lam[k]``
-        alone gives the same weights and metrics, bit for bit on a CPU
-        (``tests/test_population.py``), so a trial does not depend on the
+        alone under its seed gives the same weights and metrics, bit for bit on
+        a CPU (``tests/test_population.py``), so a trial does not depend on the
         population or the worker it was trained in. A lone λ is trained as a
         population of two (itself twice, the copy discarded): a batched matrix
         product over one matrix takes another kernel than over several, and
@@ -193,13 +206,18 @@ class Trainer:
         """
         lam = np.atleast_2d(np.asarray(lam, dtype=np.float64))
         k = lam.shape[0]
-        seed = self.spec.training.seed if seed is None else seed
+        if seeds is None or isinstance(seeds, int):
+            member_seeds = [self.spec.training.seed if seeds is None else int(seeds)] * k
+        else:
+            member_seeds = [int(s) for s in seeds]
+            if len(member_seeds) != k:
+                raise ValueError(f"seeds must give one seed per row of lam ({k}), got {len(member_seeds)}")
         start = time.perf_counter()
         if k > 1:
-            results = self._fit(lam, seed)
+            results = self._fit(lam, member_seeds)
         else:
             try:
-                results = self._fit(np.vstack([lam, lam]), seed)[:1]
+                results = self._fit(np.vstack([lam, lam]), member_seeds * 2)[:1]
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -207,41 +225,53 @@ class Trainer:
             if not results:  # out of the except block: the traceback, and the tensors its frames hold, are gone
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
-                results = self._fit(lam, seed)
+                results = self._fit(lam, member_seeds)
         per = (time.perf_counter() - start) / k
-        for r in results:
+        for r, s in zip(results, member_seeds, strict=True):
             r.seconds = per
+            r.seed = s
         return results
 
-    def _fit(self, rows: np.ndarray, seed: int) -> list[MemberResult]:
+    def _fit(self, rows: np.ndarray, seeds: list[int]) -> list[MemberResult]:
         deterministic = torch.are_deterministic_algorithms_enabled()
         if self.device.type == "cuda":
             torch.use_deterministic_algorithms(True, warn_only=True)
         try:
-            model = build_model(self.shape, self.spec.model, [seed] * len(rows)).to(self.device)
-            bad_epoch = self._train(model, torch.as_tensor(rows, dtype=torch.float32, device=self.device), seed)
+            model = build_model(self.shape, self.spec.model, seeds).to(self.device)
+            bad_epoch = self._train(model, torch.as_tensor(rows, dtype=torch.float32, device=self.device), seeds)
             return self._evaluate(model, rows, bad_epoch)
         finally:
             torch.use_deterministic_algorithms(deterministic)
 
-    def _train(self, model: PopulationModel, lam: torch.Tensor, seed: int) -> list[int]:
+    def _train(self, model: PopulationModel, lam: torch.Tensor, seeds: list[int]) -> list[int]:
         cfg = self.spec.training
         opt = _adamw(list(model.parameters()), cfg.lr, cfg.weight_decay)
-        gen = torch.Generator().manual_seed(seed)
+        distinct = sorted(set(seeds))
+        gens = {s: torch.Generator().manual_seed(s) for s in distinct}
+        # members with one seed share one batch order; several seeds: each member reads its own seed's rows
+        member = torch.tensor([distinct.index(s) for s in seeds], device=self.device) if len(distinct) > 1 else None
         n = len(self.train)
         k = lam.shape[0]
         bad = torch.zeros(k, dtype=torch.bool, device=self.device)
         bad_epoch = [-1] * k
         data = self.train
         for epoch in range(cfg.epochs):
-            perm = torch.randperm(n, generator=gen).to(self.device)
+            perms = torch.stack([torch.randperm(n, generator=gens[s]) for s in distinct]).to(self.device)  # [S, n]
             for begin in range(0, n, cfg.batch_size):
-                idx = perm[begin : begin + cfg.batch_size]
-                # index_select: the same rows as data.num[idx], in a third of the time on a CPU
-                pred = model(data.num.index_select(0, idx), data.cat.index_select(0, idx))  # [K, B, T]
-                y = data.y.index_select(0, idx)
+                if member is None:
+                    idx = perms[0, begin : begin + cfg.batch_size]
+                    # index_select: the same rows as data.num[idx], in a third of the time on a CPU
+                    num, cat, y = data.num.index_select(0, idx), data.cat.index_select(0, idx), data.y.index_select(0, idx)
+                else:
+                    rows = perms[:, begin : begin + cfg.batch_size].index_select(0, member)  # [K, B]
+                    flat = rows.flatten()
+                    shape = (k, rows.shape[1])
+                    num = data.num.index_select(0, flat).view(*shape, -1)
+                    cat = data.cat.index_select(0, flat).view(*shape, -1)
+                    y = data.y.index_select(0, flat).view(*shape, -1)
+                pred = model(num, cat)  # [K, B, T]
                 losses = torch.stack(
-                    [task_loss(t, pred[..., i], y[:, i], self.pos_weight[i], self.loss_scale[i]) for i, t in enumerate(self.spec.tasks)],
+                    [task_loss(t, pred[..., i], y[..., i], self.pos_weight[i], self.loss_scale[i]) for i, t in enumerate(self.spec.tasks)],
                     dim=1,
                 )  # [K, T]
                 per_member = (lam * losses).sum(dim=1)
@@ -269,15 +299,32 @@ class Trainer:
 
     def measure(self, model: PopulationModel, split: TensorSplit) -> list[dict[str, dict[str, float]]]:
         """Every task's metrics for every member: ``[k][task][metric]``."""
-        scores = self.predict(model, split)
-        out = []
-        for m in range(scores.shape[0]):
-            out.append({t.name: all_metrics(t, scores[m, :, i], split.y[:, i], split.groups.get(i)) for i, t in enumerate(self.spec.tasks)})
+        return self._metrics(self.predict(model, split), split)
+
+    def bootstrap(self, scores: torch.Tensor, split: TensorSplit, seed: int) -> list[dict[str, dict[str, torch.Tensor]]]:
+        """Every task's metrics under each of ``BOOTSTRAP`` row resamples, for every member: ``[k][task][metric] → [B]``.
+
+        The resamples depend on the split and ``seed`` only (drawn once, kept), so
+        every trial of a study is resampled alike and differences between trials
+        are paired. One resample serves every task (replicate b is the same rows for
+        every objective, as a joint statement such as P(front) needs); where a task
+        ranks within groups, whole groups are resampled.
+        """
+        key = (id(split), seed)
+        if key not in self._weights:
+            groups = next(iter(split.groups.values()), None)
+            self._weights[key] = bootstrap_weights(len(split), BOOTSTRAP, seed, groups, self.device)
+        w = self._weights[key]
+        out: list[dict[str, dict[str, torch.Tensor]]] = [{} for _ in range(scores.shape[0])]
+        for i, t in enumerate(self.spec.tasks):
+            for m in range(scores.shape[0]):
+                out[m][t.name] = metric_replicates(t, scores[m, :, i], split.y[:, i], split.groups.get(i), w)
         return out
 
     def _evaluate(self, model: PopulationModel, lam: np.ndarray, bad_epoch: list[int]) -> list[MemberResult]:
-        val = self.measure(model, self.val)
-        test = self.measure(model, self.test)
+        val_scores, test_scores = self.predict(model, self.val), self.predict(model, self.test)
+        val, test = self._metrics(val_scores, self.val), self._metrics(test_scores, self.test)
+        val_reps, test_reps = self.bootstrap(val_scores, self.val, 0), self.bootstrap(test_scores, self.test, 1)
         results = []
         for k in range(lam.shape[0]):
             failed = None
@@ -288,5 +335,34 @@ class Trainer:
                 if not all(math.isfinite(v) for v in primary):
                     failed = "a validation metric is NaN (non-finite predictions)"
             state = None if failed else model.member_state(k)
-            results.append(MemberResult(lam=lam[k], val=val[k], test=test[k], state=state, failed=failed))
+            dev = np.stack([val_reps[k][t.name][t.metric].cpu().numpy() - val[k][t.name][t.metric] for t in self.spec.tasks], axis=1)
+            results.append(
+                MemberResult(
+                    lam=lam[k],
+                    val=val[k],
+                    test=test[k],
+                    state=state,
+                    failed=failed,
+                    val_boot_se=_standard_errors(val_reps[k]),
+                    test_boot_se=_standard_errors(test_reps[k]),
+                    val_dev=dev,
+                )
+            )
         return results
+
+    def _metrics(self, scores: torch.Tensor, split: TensorSplit) -> list[dict[str, dict[str, float]]]:
+        return [
+            {t.name: all_metrics(t, scores[m, :, i], split.y[:, i], split.groups.get(i)) for i, t in enumerate(self.spec.tasks)}
+            for m in range(scores.shape[0])
+        ]
+
+
+def _standard_errors(reps: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, float]]:
+    """The bootstrap standard error of every metric: the sd of its replicates (NaN ones, undefined resamples, left out)."""
+    out: dict[str, dict[str, float]] = {}
+    for task, metrics in reps.items():
+        out[task] = {}
+        for name, r in metrics.items():
+            finite = r[torch.isfinite(r)]
+            out[task][name] = float(finite.std()) if finite.numel() >= 2 else math.nan
+    return out

@@ -41,7 +41,9 @@ from paretomoo.errors import UserError
 from paretomoo.proposers import make_proposer
 from paretomoo.spec import StudySpec
 from paretomoo.store import Store
-from paretomoo.summary import front_hypervolume
+from paretomoo.store._repeats import encode_deviations
+from paretomoo.summary import front_hypervolume, summarize
+from paretomoo.trainer import MemberResult
 
 T = TypeVar("T")
 
@@ -94,8 +96,10 @@ def work(
 ) -> WorkerStats:
     """Evaluate trials of ``store``'s study until its budget is spent; say where the time went.
 
-    Each pass takes up to ``executor.workers × k`` trials (``k`` λ per
-    training process; halved if the device runs out of memory).
+    Each pass takes as many trials as ``executor.workers × k`` members hold
+    (``k`` per training process; halved if the device runs out of memory): a
+    λ trained under R seeds is R members. What each seed gave is stored as
+    soon as its round ends; a trial is finished once all its seeds are in.
     """
     spec = store.spec
     budget = spec.search.trials
@@ -103,32 +107,19 @@ def work(
     stats = WorkerStats()
     while True:
         t0 = time.perf_counter()
-        trials, finished, running = _retry(functools.partial(_next, store, spec, budget, executor.workers * k), options.patience)
+        per_trial = len(spec.search.first_seeds(spec.training.seed))
+        n = max(1, executor.workers * k // per_trial)
+        trials, finished, running = _retry(functools.partial(_next, store, spec, budget, n), options.patience)
         stats.store_s += time.perf_counter() - t0
-        if finished >= budget:
-            return stats
         if not trials:
-            if running == 0:
-                return stats  # the proposer has nothing more to offer
+            if finished >= budget or running == 0:
+                return stats  # the budget is spent (a λ's repeats included), or the proposer has nothing more to offer
             time.sleep(options.poll)
             stats.wait_s += options.poll
             continue
-        lam = store.space.to_lambda(np.array([store.queue.x_of(t) for t in trials]))
-        try:
-            with store.queue.heartbeat(trials, options.heartbeat):
-                t0 = time.perf_counter()
-                results, k = fit_in_rounds(executor, lam, k)
-                stats.train_s += time.perf_counter() - t0
-        except BaseException:
-            try:
-                store.queue.release(trials)
-            except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):
-                pass  # the database is away: the trials are recovered on the next run
-            raise
-        t0 = time.perf_counter()
-        for trial, result in zip(trials, results, strict=True):
-            _retry(functools.partial(store.finish, trial, result, spec.training.seed, device), options.patience)
-        stats.store_s += time.perf_counter() - t0
+        k, train_s, store_s = _train(store, executor, trials, k, device, options)
+        stats.train_s += train_s
+        stats.store_s += store_s
         stats.trials += len(trials)
         mine = stats.trials
         if on_progress is not None:
@@ -148,6 +139,64 @@ def work(
             )
 
 
+def _train(
+    store: Store, executor: InProcess | ProcessPool, trials: list[optuna.Trial], k: int, device: str, options: WorkerOptions
+) -> tuple[int, float, float]:
+    """Train every seed the popped trials still miss, one member per (trial, seed), and finish them.
+
+    What each round's seeds gave is stored as soon as the round ends (a
+    resume trains only the missing seeds); the study's own seed also keeps
+    its weights. Returns the ``k`` that fit, and the seconds spent training
+    and in the store. On any error the trials go back to the queue.
+    """
+    spec = store.spec
+    targets = [store.seeds(t)[0] for t in trials]
+    done = [store.seeds(t)[1] for t in trials]
+    plan = [(i, seed) for i, seeds in enumerate(targets) for seed in seeds if seed not in done[i]]
+    store_s = 0.0
+
+    def keep(first: int, results: list[MemberResult]) -> None:
+        nonlocal store_s
+        t0 = time.perf_counter()
+        touched = set()
+        for (i, seed), r in zip(plan[first : first + len(results)], results, strict=True):
+            done[i][seed] = {
+                "val": r.val,
+                "test": r.test,
+                "failed": r.failed,
+                "seconds": round(r.seconds, 4),
+                "val_boot_se": r.val_boot_se,
+                "test_boot_se": r.test_boot_se,
+            }
+            if r.val_dev is not None and r.failed is None:
+                done[i][seed]["val_dev"] = encode_deviations(r.val_dev)
+            if seed == spec.training.seed and r.state is not None and "repeat_of" not in trials[i].user_attrs:
+                _retry(functools.partial(store.weights.save, trials[i], r.state), options.patience)
+            touched.add(i)
+        for i in sorted(touched):
+            if len(done[i]) < len(targets[i]):
+                _retry(functools.partial(store.keep_seeds, trials[i], done[i]), options.patience)
+        store_s += time.perf_counter() - t0
+
+    try:
+        with store.queue.heartbeat(trials, options.heartbeat):
+            t0 = time.perf_counter()
+            if plan:
+                lam = store.space.to_lambda(np.array([store.queue.x_of(trials[i]) for i, _ in plan]))
+                _, k = fit_in_rounds(executor, lam, k, [seed for _, seed in plan], on_round=keep)
+            train_s = time.perf_counter() - t0 - store_s
+    except BaseException:
+        try:
+            store.queue.release(trials)
+        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):
+            pass  # the database is away: the trials are recovered on the next run
+        raise
+    t0 = time.perf_counter()
+    for i, trial in enumerate(trials):
+        _retry(functools.partial(store.finish, trial, done[i], device), options.patience)
+    return k, train_s, store_s + time.perf_counter() - t0
+
+
 def _next(store: Store, spec: StudySpec, budget: int, k: int) -> tuple[list[optuna.Trial], int, int]:
     """Under the study lock: recover, propose if due, pop. Returns (trials, finished, running)."""
     queue = store.queue
@@ -156,20 +205,62 @@ def _next(store: Store, spec: StudySpec, budget: int, k: int) -> tuple[list[optu
         snap = queue.snapshot()
         if queue.requeue_interrupted(snap.running):
             snap = queue.snapshot()
-        room = budget - snap.finished - len(snap.running)
-        if snap.finished >= budget or room <= 0:
-            return [], snap.finished, len(snap.running)
         waiting = snap.waiting
-        if snap.missing:  # a proposer died while enqueueing: finish its batch as it would have
-            waiting += propose(store, spec, snap.next_batch - 1, slots=snap.missing)
-        elif waiting == 0 and not snap.batch_open:
-            waiting = propose(store, spec, snap.next_batch)
+        spent = snap.finished >= budget
+        # the newest batch is finished (its slots past the budget were never queued)
+        batch_done = waiting == 0 and not snap.batch_open and (spent or not snap.missing)
+        if spec.search.adaptive and batch_done and snap.next_batch > 0:
+            # before the next batch (or after the last): more seeds for the trials on or near the front
+            repeats = plan_repeats(store, spec, snap.next_batch - 1)
+            if repeats:
+                return queue.pop(k, repeats), snap.finished, len(snap.running)
+        if spent and waiting and waiting == snap.waiting_repeats:  # repeats left by an interrupted run
+            return queue.pop(k, waiting), snap.finished, len(snap.running)
+        room = budget - snap.finished - len(snap.running)
+        if spent or room <= 0:
+            return [], snap.finished, len(snap.running)
+        if snap.missing:  # a proposer died while enqueueing, or the budget grew: finish the batch as it would have been
+            waiting += propose(store, spec, snap.next_batch - 1, slots=snap.missing[:room])
+        elif batch_done:
+            waiting = propose(store, spec, snap.next_batch, limit=room)
         return queue.pop(min(k, room), waiting), snap.finished, len(snap.running)
 
 
-def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | None = None) -> int:
+# A trial off the front gets more seeds (adaptive repeats) when it is on the front in at
+# least this share of the replicates of the means: statistically not distinguishable from it.
+NEAR_FRONT = 0.05
+
+
+def plan_repeats(store: Store, spec: StudySpec, batch: int) -> int:
+    """Adaptive repeats (``repeats = "front:R"``), once per batch: queue seeds, up to R, for every trial on the
+    front or within noise of it (P(front) ≥ ``NEAR_FRONT``). Returns how many trials were queued.
+
+    Done once per batch (the study remembers the last batch planned), under the
+    study lock, from the stored results alone: a resumed study plans what an
+    uninterrupted one would have.
+    """
+    if int(store.study.user_attrs.get("repeats_planned", -1)) >= batch:
+        return 0
+    s = summarize(spec, store.records())
+    n = 0
+    base, most = spec.training.seed, spec.search.repeats
+    for i, r in enumerate(s.complete):
+        near = bool(s.on_front[i]) or (len(s.p_front) > 0 and s.p_front[i] >= NEAR_FRONT)
+        more = [base + j for j in range(most) if base + j not in r.seeds]
+        if near and more:
+            store.queue.enqueue_repeats(store.study.trials[r.number], more, batch)
+            n += 1
+    store.study.set_user_attr("repeats_planned", batch)
+    return n
+
+
+def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | None = None, limit: int | None = None) -> int:
     """Rebuild the proposer from the batches before ``batch_id`` and enqueue batch ``batch_id``
-    (only ``slots`` of it, if given); return how many trials were enqueued."""
+    (only ``slots`` of it, if given; only its first ``limit`` slots, the rest of the budget, if given);
+    return how many trials were enqueued.
+
+    Slots left out are recorded as missing (the batch size is stored with every
+    trial): if the budget grows, they are enqueued then, as this call would have."""
     history = store.history(before=batch_id)
     proposer = make_proposer(
         spec.search.optimizer,
@@ -182,8 +273,10 @@ def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | Non
     )
     proposer.replay(history)
     x = proposer.ask(spec.search.batch)
+    if slots is None and limit is not None and limit < len(x):
+        slots = list(range(limit))
     if len(x):
-        store.queue.enqueue(x, batch_id, slots)
+        store.queue.enqueue(x, batch_id, spec.search.first_seeds(spec.training.seed), slots)
     return len(x) if slots is None else len(slots)
 
 

@@ -321,3 +321,47 @@ def test_a_resume_under_another_version_warns_in_one_line(done_study: Path, caps
     assert code == 0
     warning = [line for line in err.splitlines() if line.startswith("paretomoo: warning:")]
     assert len(warning) == 1 and "made by paretomoo 0.0.1" in warning[0] and "Traceback" not in err
+
+
+@pytest.fixture
+def repeated_study(write_spec, capsys):
+    path = write_spec(trials=8, batch=4, rows=8000, epochs=2, extra="repeats = 2")
+    code, _, err = call(capsys, "run", str(path), "--quiet")
+    assert code == 0, err
+    return path
+
+
+def test_status_and_pick_carry_the_noise(repeated_study: Path, capsys) -> None:
+    path = str(repeated_study)
+    code, out, _ = call(capsys, "status", path)
+    assert code == 0 and "P(front)" in out and "seeds" in out and "±" in out
+    assert "% of replicates)" in out  # the hypervolume's interval
+    assert "trade-off" in out  # the verdict, either way
+    trials = json.loads(call(capsys, "status", path, "--json")[1])
+    for t in trials:
+        assert t["repeats"] == 2 and 0.0 <= t["p_front"] <= 1.0
+        assert set(t["val_se"]) == set(t["val"]) and set(t["test_se"]) == set(t["test"])
+        assert set(t["val_se"]["click"]) == set(t["val"]["click"])  # every metric has its error
+    code, out, _ = call(capsys, "pick", path)
+    assert code == 0 and "stability" in out and "within noise of trial" in out
+    code, out, err = call(capsys, "pick", path, "--constraint", "fraud_pr_auc>=0.0@0.9")
+    assert code == 0 and "fraud_pr_auc>=0@0.9" in out, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["pick", "{path}", "--constraint", "fraud_pr_auc>=0.2@1.5"], "the confidence after @ must lie within (0, 1), got 1.5"),
+        (["pick", "{path}", "--constraint", "fraud_pr_auc>=0.2@0"], "the confidence after @ must lie within (0, 1), got 0"),
+        (["pick", "{path}", "--constraint", "returns_auc>=0.2@0.9"], "no objective is named 'returns_auc'"),
+        (["pick", "{path}", "--constraint", "fraud_pr_auc>=0.99@0.9"], "no trial satisfies fraud_pr_auc>=0.99@0.9"),
+        (["run", "{path}", "--repeats", "0"], "--repeats must be >= 1, got 0"),
+        (["run", "{path}", "--repeats", "front:1"], '--repeats: "front:R" needs R >= 2'),
+        (["run", "{path}", "--repeats", "many"], "--repeats: cannot read 'many'"),
+    ],
+)
+def test_bad_noise_inputs_are_one_line(repeated_study: Path, capsys, tmp_path: Path, argv: list[str], needle: str) -> None:
+    before = stored(tmp_path / "tiny.db")
+    code, _, err = call(capsys, *[a.format(path=repeated_study) for a in argv])
+    assert code == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert stored(tmp_path / "tiny.db") == before

@@ -22,7 +22,7 @@ def test_seed_noise_retrains_under_other_seeds(write_spec) -> None:
     assert noise.val.shape == noise.test.shape == (3, 4)
     # each row is that seed's model, as the trainer gives it
     trainer = Trainer(spec, load_data(spec.data), "cpu")
-    again = trainer.fit(LAM[None, :], seed=2)[0]
+    again = trainer.fit(LAM[None, :], seeds=2)[0]
     assert noise.val[1].tolist() == [again.val[t.name][t.metric] for t in spec.tasks]
     assert noise.test[1].tolist() == [again.test[t.name][t.metric] for t in spec.tasks]
     assert (noise.val.std(axis=0) > 0).any()  # other seeds, other models

@@ -22,6 +22,7 @@ class _Spec:
     )
     objectives = [t.objective for t in tasks]
     directions = [t.direction for t in tasks]
+    task_names = [t.name for t in tasks]
 
 
 def record(number: int, values: list[float], lam: list[float], state: str = "complete") -> Record:

@@ -85,6 +85,18 @@ def test_member_of_a_population_trains_as_it_would_alone(data, model_type: str) 
 
 
 @pytest.mark.parametrize("model_type", list(MODELS))
+def test_a_member_under_its_own_seed_trains_as_it_would_alone_in_populations_of_any_size(data, model_type: str) -> None:
+    """Repeats put one λ under several seeds into a pass (each member its own initial weights and batches), and a
+    retry after a crash trains a λ's missing seeds in another population: a (λ, seed) must train the same either way."""
+    trainer = trainer_for(data, model_type)
+    lam = lambdas(3)
+    alone = {(i, s): trainer.fit(lam[i : i + 1], seeds=s)[0] for i in range(3) for s in (0, 1, 2)}
+    for rows, seeds in (([0, 0, 0], [0, 1, 2]), ([2, 1, 2, 0, 1], [2, 0, 1, 1, 2]), ([1, 1, 1, 1, 1, 1, 1], [0, 1, 2, 0, 1, 2, 0])):
+        for k, r in enumerate(trainer.fit(lam[rows], seeds=seeds)):
+            assert identical(r, alone[rows[k], seeds[k]]), (model_type, rows, seeds, k)
+
+
+@pytest.mark.parametrize("model_type", list(MODELS))
 def test_population_runs_are_deterministic(data, model_type: str) -> None:
     trainer = trainer_for(data, model_type)
     a, b = trainer.fit(lambdas(3)), trainer.fit(lambdas(3))
@@ -169,11 +181,11 @@ def test_out_of_memory_halves_k_and_the_study_completes(tmp_path, monkeypatch) -
     fit = Trainer.fit
     sizes: list[int] = []
 
-    def small_device(self: Trainer, lam: np.ndarray, seed: int | None = None) -> list[MemberResult]:
+    def small_device(self: Trainer, lam: np.ndarray, seeds: int | list[int] | None = None) -> list[MemberResult]:
         sizes.append(len(lam))
         if len(lam) > 2:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return fit(self, lam, seed)
+        return fit(self, lam, seeds)
 
     monkeypatch.setattr(Trainer, "fit", small_device)
     with pytest.warns(RuntimeWarning, match="out of memory with 4 λ per training pass; going on with 2"):
@@ -184,7 +196,7 @@ def test_out_of_memory_halves_k_and_the_study_completes(tmp_path, monkeypatch) -
 
 
 def test_out_of_memory_with_one_member_is_raised_and_the_trials_go_back(tmp_path, monkeypatch) -> None:
-    def no_memory(self: Trainer, lam: np.ndarray, seed: int | None = None) -> list[MemberResult]:
+    def no_memory(self: Trainer, lam: np.ndarray, seeds: int | list[int] | None = None) -> list[MemberResult]:
         raise RuntimeError("CUDA error: out of memory")
 
     monkeypatch.setattr(Trainer, "fit", no_memory)
@@ -244,7 +256,7 @@ def test_worker_processes_store_what_one_process_does(tmp_path) -> None:
 def test_interrupt_puts_the_trials_back_and_stops_the_workers(tmp_path, monkeypatch) -> None:
     seen: list = []
 
-    def interrupted(self: ProcessPool, lam: np.ndarray, k: int) -> list[MemberResult]:
+    def interrupted(self: ProcessPool, lam: np.ndarray, k: int, seeds: list[int] | None = None) -> list[MemberResult]:
         seen.extend(self.processes)
         assert all(p.is_alive() for p in seen)
         raise KeyboardInterrupt

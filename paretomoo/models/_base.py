@@ -186,11 +186,24 @@ class PopulationModel(nn.Module):
         return shape.n_num + spec.embedding_dim * len(shape.cardinalities)
 
     def inputs(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
-        """Numeric features and every categorical column's embedding: ``[K, B, input_dim]``."""
-        parts = [num.unsqueeze(0).expand(self.population, -1, -1)]
+        """Numeric features and every categorical column's embedding: ``[K, B, input_dim]``.
+
+        ``num[B, f]`` and ``cat[B, c]`` are one batch for every member; ``num[K, B, f]``
+        and ``cat[K, B, c]`` one batch per member (members trained under different seeds).
+        """
         # index_select rather than table[:, ids]: the same values, a faster kernel on a busy CPU,
         # and deterministic on CUDA under torch.use_deterministic_algorithms
-        parts.extend(table.index_select(1, cat[:, j]) for j, table in enumerate(self.embeddings))
+        if num.dim() == 2:
+            parts = [num.unsqueeze(0).expand(self.population, -1, -1)]
+            parts.extend(table.index_select(1, cat[:, j]) for j, table in enumerate(self.embeddings))
+            return torch.cat(parts, dim=-1)
+        k, b = cat.shape[0], cat.shape[1]
+        parts = [num]
+        for j, table in enumerate(self.embeddings):
+            card = table.shape[1]
+            offset = torch.arange(k, device=cat.device).unsqueeze(1) * card  # member k's rows of the flattened table
+            flat = table.reshape(k * card, -1).index_select(0, (cat[..., j] + offset).flatten())
+            parts.append(flat.view(k, b, -1))
         return torch.cat(parts, dim=-1)
 
     def member_state(self, k: int) -> dict[str, torch.Tensor]:

@@ -9,7 +9,18 @@ torch nor Optuna.
 
 from __future__ import annotations
 
-from paretomoo.spec._parse import load_spec, parse_spec
+from paretomoo.spec._parse import load_spec, parse_repeats, parse_spec
 from paretomoo.spec._sections import DataSpec, LambdaSpec, ModelSpec, SearchSpec, StudySpec, TaskSpec, TrainingSpec
 
-__all__ = ["DataSpec", "LambdaSpec", "ModelSpec", "SearchSpec", "StudySpec", "TaskSpec", "TrainingSpec", "load_spec", "parse_spec"]
+__all__ = [
+    "DataSpec",
+    "LambdaSpec",
+    "ModelSpec",
+    "SearchSpec",
+    "StudySpec",
+    "TaskSpec",
+    "TrainingSpec",
+    "load_spec",
+    "parse_repeats",
+    "parse_spec",
+]

@@ -229,17 +229,35 @@ def _parse_training(t: Table) -> TrainingSpec:
 def _parse_search(t: Table) -> SearchSpec:
     from paretomoo.proposers import PROPOSERS
 
+    repeats, adaptive = parse_repeats(t.get("repeats", (int, str), 1, 'repeats = 3 or repeats = "front:3"'), "spec key 'search.repeats'")
     s = SearchSpec(
         optimizer=t.choice("optimizer", list(PROPOSERS), "nsga2"),
         trials=t.positive("trials", int, SearchSpec.trials, "trials = 32"),
         batch=t.positive("batch", int, SearchSpec.batch, "batch = 8"),
         seed=t.get("seed", int, 0, "seed = 0"),
+        repeats=repeats,
+        adaptive=adaptive,
     )
     need = PROPOSERS[s.optimizer].min_batch
     if s.batch < need:
         raise UserError(f"spec key 'search.batch' must be >= {need} for {s.optimizer} (it is the population size), got {s.batch}")
     t.done()
     return s
+
+
+def parse_repeats(value: int | str, where: str) -> tuple[int, bool]:
+    """``3`` → (3, fixed); ``"front:3"`` → (3, adaptive): a one-line ``UserError`` naming ``where`` otherwise."""
+    fix = 'write e.g. repeats = 3 (every λ under 3 seeds) or repeats = "front:3" (more seeds only near the front)'
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise UserError(f"{where} must be >= 1, got {value}; {fix}")
+        return value, False
+    m = re.fullmatch(r"front:([0-9]+)", str(value).strip())
+    if m is None:
+        raise UserError(f"{where}: cannot read {value!r}; {fix}")
+    if int(m[1]) < 2:
+        raise UserError(f'{where}: "front:R" needs R >= 2 (the most seeds a λ near the front gets), got {m[1]}; {fix}')
+    return int(m[1]), True
 
 
 def _parse_lambda(t: Table, names: list[str]) -> LambdaSpec:

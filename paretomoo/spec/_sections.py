@@ -90,6 +90,14 @@ class SearchSpec:
     trials: int = 32
     batch: int = 8
     seed: int = 0
+    # training seeds per λ: repeat r of every λ trains under training.seed + r (common random numbers)
+    repeats: int = 1
+    # "front:R": every λ trains once, and only trials on or near the front get more seeds, up to `repeats`
+    adaptive: bool = False
+
+    def first_seeds(self, base: int) -> list[int]:
+        """The seeds a new λ trains under when it is first trained."""
+        return [base] if self.adaptive else [base + r for r in range(self.repeats)]
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ import time
 import tomllib
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from paretomoo.errors import StudyWarning, UserError
 from paretomoo.proposers import Batch
@@ -37,11 +37,9 @@ from paretomoo.space import LambdaSpace
 from paretomoo.spec import StudySpec, load_spec, parse_spec
 from paretomoo.store._queue import FINISHED, MAX_ATTEMPTS, Snapshot, TrialQueue
 from paretomoo.store._records import Record, dumps, record_of, state_name
+from paretomoo.store._repeats import aggregate, done_seeds, target_seeds
 from paretomoo.store._storage import artifacts_folder, open_storage, safe_url
 from paretomoo.store._weights import CheckpointError, Weights
-
-if TYPE_CHECKING:
-    from paretomoo.trainer import MemberResult
 
 __all__ = ["MAX_ATTEMPTS", "CheckpointError", "Record", "Snapshot", "Store", "TrialQueue", "Weights", "dumps", "open_storage", "state_name"]
 
@@ -144,49 +142,69 @@ class Store:
     # -- results ---------------------------------------------------------------
 
     def n_finished(self) -> int:
-        """Trials that count against the budget: complete, or failed for a reason of their own."""
+        """Trials that count against the budget: complete, or failed for a reason of their own (a λ's repeats do not count)."""
         retried = self.queue.retried()
-        return sum(1 for t in self.queue.trials(FINISHED) if t.number not in retried)
+        return sum(1 for t in self.queue.trials(FINISHED) if t.number not in retried and "repeat_of" not in t.user_attrs)
 
     def history(self, before: int | None = None) -> list[Batch]:
-        """Finished proposal batches below ``before``, in minimisation form (``TrialQueue.history``)."""
+        """Finished proposal batches below ``before``, in minimisation form (``TrialQueue.history``), each λ
+        at its mean over every seed trained so far."""
         signs = np.array([1.0 if d == "minimize" else -1.0 for d in self.spec.directions])
-        return self.queue.history(signs, before)
+        values = {r.number: r.values for r in self.records() if r.state == "complete"}
+        return self.queue.history(signs, values, before)
 
-    def finish(self, trial: optuna.Trial, result: MemberResult, seed: int, device: str) -> None:
-        """Store one member's result and weights, then close the trial.
+    # -- results ---------------------------------------------------------------
+
+    def seeds(self, trial: optuna.Trial | FrozenTrial) -> tuple[list[int], dict[int, dict[str, Any]]]:
+        """The seeds a trial trains under, and what those already trained gave."""
+        return target_seeds(trial.user_attrs, [self.spec.training.seed]), done_seeds(trial.user_attrs)
+
+    def keep_seeds(self, trial: optuna.Trial, done: dict[int, dict[str, Any]]) -> None:
+        """Store what the trial's seeds trained so far gave (before the rest train): a resume trains only the others."""
+        trial.set_user_attr("by_seed", {str(s): v for s, v in sorted(done.items())})
+
+    def finish(self, trial: optuna.Trial, done: dict[int, dict[str, Any]], device: str) -> None:
+        """Close a trial whose seeds have all trained: the mean over seeds, each metric's standard error.
 
         If another worker already gave the trial up (its heartbeat was late),
         the result is dropped: the retry queued for it stands.
         """
         try:
-            self._finish(trial, result, seed, device)
+            self._finish(trial, done, device)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
 
-    def _finish(self, trial: optuna.Trial, result: MemberResult, seed: int, device: str) -> None:
-        trial.set_user_attr("lambda", dict(zip(self.spec.task_names, map(float, result.lam), strict=True)))
-        trial.set_user_attr("val", result.val)
-        trial.set_user_attr("test", result.test)
-        trial.set_user_attr("run", {"seed": seed, "seconds": round(result.seconds, 4), "device": device})
-        if result.failed is not None or result.state is None:
-            trial.set_user_attr("fail_reason", result.failed)
+    def _finish(self, trial: optuna.Trial, done: dict[int, dict[str, Any]], device: str) -> None:
+        agg = aggregate(done)
+        lam = self.space.to_lambda(self.queue.x_of(trial))[0]
+        trial.set_user_attr("lambda", dict(zip(self.spec.task_names, map(float, lam), strict=True)))
+        trial.set_user_attr("by_seed", {str(s): v for s, v in sorted(done.items())})
+        trial.set_user_attr("run", {"seed": min(done), "seeds": sorted(done), "seconds": round(agg.seconds, 4), "device": device})
+        if agg.failed is not None:
+            trial.set_user_attr("fail_reason", agg.failed)
             self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             return
-        self.weights.save(trial, result.state)
-        values = [result.val[t.name][t.metric] for t in self.spec.tasks]
+        for key, value in (("val", agg.val), ("test", agg.test), ("val_se", agg.val_se), ("test_se", agg.test_se)):
+            trial.set_user_attr(key, value)
+        values = [agg.val[t.name][t.metric] for t in self.spec.tasks]
         # The storage call rather than study.tell: the study's own sampler never
         # proposes (proposals are enqueued), and this saves a third of the cost.
         self.storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, values)
 
     def records(self) -> list[Record]:
-        out = []
+        """Every trial of the study, a λ's repeats (``repeat_of``) folded into the trial they repeat."""
+        trials = self.queue.trials()
         retried = self.queue.retried()
-        for t in self.queue.trials():
+        extra: dict[int, dict[int, dict[str, Any]]] = {}
+        for t in trials:
+            if "repeat_of" in t.user_attrs and t.state == TrialState.COMPLETE:
+                extra.setdefault(int(t.user_attrs["repeat_of"]), {}).update(done_seeds(t.user_attrs))
+        out = []
+        for t in trials:
             lam = t.user_attrs.get("lambda")
             if lam is None and all(p in t.params for p in self.space.params):
                 lam = dict(zip(self.spec.task_names, map(float, self.space.to_lambda(self.queue.x_of(t))[0]), strict=True))
-            out.append(record_of(t, lam or {}, len(self.spec.tasks), retried))
+            out.append(record_of(t, lam or {}, self.spec.tasks, retried, extra.get(t.number, {})))
         return out
 
     def record(self, number: int) -> Record:

@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,8 @@ class Snapshot:
     waiting: int
     batch_open: bool  # a trial of the newest batch is still waiting or running
     next_batch: int
-    missing: list[int]  # slots of the newest batch that a crash kept from being enqueued
+    missing: list[int]  # slots of the newest batch not enqueued (a crash, or past the budget)
+    waiting_repeats: int = 0  # waiting trials that are more seeds of a finished λ
 
 
 class TrialQueue:
@@ -70,16 +71,18 @@ class TrialQueue:
         size = max((t.user_attrs.get("of", 0) for t in newest_trials), default=0)
         missing = sorted(set(range(size)) - {t.user_attrs.get("slot") for t in newest_trials})
         return Snapshot(
-            finished=sum(1 for t in ts if t.state in FINISHED and t.number not in retried),
+            finished=sum(1 for t in ts if t.state in FINISHED and t.number not in retried and "repeat_of" not in t.user_attrs),
             running=[t for t in ts if t.state == TrialState.RUNNING],
             waiting=sum(1 for t in ts if t.state == TrialState.WAITING),
             batch_open=any(t.state in open_states and t.user_attrs.get("batch") == newest for t in ts),
             next_batch=newest + 1,
             missing=missing,
+            waiting_repeats=sum(1 for t in ts if t.state == TrialState.WAITING and "repeat_of" in t.user_attrs),
         )
 
-    def enqueue(self, x: np.ndarray, batch: int, slots: Sequence[int] | None = None) -> None:
-        """Queue a proposal batch as WAITING trials, one per row of ``x`` (only ``slots`` of them, if given).
+    def enqueue(self, x: np.ndarray, batch: int, seeds: Sequence[int] | None = None, slots: Sequence[int] | None = None) -> None:
+        """Queue a proposal batch as WAITING trials, one per row of ``x`` (only ``slots`` of them, if given),
+        each to train under ``seeds`` (default: the study's training seed).
 
         Each trial records the batch size (``of``), so that a batch whose
         enqueueing a crash cut short is seen as partial and completed.
@@ -89,7 +92,20 @@ class TrialQueue:
             params = {p: float(v) for p, v in zip(self.space.params, x[slot], strict=True)}
             # the logits again as a user attribute: a trial popped by a process that died
             # before Optuna wrote its params can still be queued again exactly
-            self.study.enqueue_trial(params, user_attrs={"batch": batch, "slot": slot, "of": len(x), "logits": list(params.values())})
+            attrs: dict[str, Any] = {"batch": batch, "slot": slot, "of": len(x), "logits": list(params.values())}
+            if seeds is not None:
+                attrs["seeds"] = list(seeds)
+            self.study.enqueue_trial(params, user_attrs=attrs)
+
+    def enqueue_repeats(self, trial: FrozenTrial, seeds: Sequence[int], batch: int) -> None:
+        """Queue more seeds of a finished trial's λ, as one trial that names it (``repeat_of``).
+
+        Such a trial never counts against the budget nor enters the proposers'
+        history by itself: its seeds are folded into the trial it repeats.
+        """
+        params = dict(zip(self.space.params, trial.user_attrs.get("logits") or [trial.params[p] for p in self.space.params], strict=True))
+        attrs = {"batch": batch, "slot": -1, "of": 0, "logits": list(params.values()), "seeds": list(seeds), "repeat_of": trial.number}
+        self.study.enqueue_trial(params, user_attrs=attrs)
 
     def pop(self, n: int, waiting: int | None = None) -> list[optuna.Trial]:
         """Up to ``n`` WAITING trials (of ``waiting`` known to be queued), now RUNNING in this process."""
@@ -163,18 +179,20 @@ class TrialQueue:
             return
         logits = t.user_attrs.get("logits")
         params = dict(zip(self.space.params, logits, strict=True)) if logits else dict(t.params)
-        self.study.enqueue_trial(
-            params,
-            user_attrs={
-                "batch": t.user_attrs.get("batch", -1),
-                "slot": t.user_attrs.get("slot", 0),
-                "of": t.user_attrs.get("of", 0),
-                "logits": list(params.values()),
-                "retry_of": t.number,
-                "retry_reason": why,
-                "attempt": attempt + 1,
-            },
-        )
+        attrs = {
+            "batch": t.user_attrs.get("batch", -1),
+            "slot": t.user_attrs.get("slot", 0),
+            "of": t.user_attrs.get("of", 0),
+            "logits": list(params.values()),
+            "retry_of": t.number,
+            "retry_reason": why,
+            "attempt": attempt + 1,
+        }
+        # the seeds it was to train under, those it finished (not trained again), and where their weights are
+        attrs.update({key: t.user_attrs[key] for key in ("seeds", "by_seed", "repeat_of") if key in t.user_attrs})
+        if "weights" in t.user_attrs:
+            attrs["weights"] = t.user_attrs["weights"]
+        self.study.enqueue_trial(params, user_attrs=attrs)
 
     @contextlib.contextmanager
     def heartbeat(self, trials: list[optuna.Trial], interval: float) -> Iterator[None]:
@@ -232,17 +250,18 @@ class TrialQueue:
             with _LOCAL_LOCK:
                 yield
 
-    def history(self, signs: np.ndarray, before: int | None = None) -> list[Batch]:
+    def history(self, signs: np.ndarray, values: Mapping[int, Sequence[float]], before: int | None = None) -> list[Batch]:
         """Finished proposal batches in order (those numbered below ``before``), for ``Proposer.replay``.
 
-        ``signs[m]`` turns stored natural values into minimisation form. Each
+        ``values[number]`` are a complete trial's natural values (the mean over
+        all its seeds); ``signs[m]`` turns them into minimisation form. Each
         (batch, slot) counts once: its complete trial, else its last failed
-        one; interrupted attempts are skipped.
+        one; interrupted attempts and repeats of a λ are skipped.
         """
         by_slot: dict[tuple[int, int], FrozenTrial] = {}
         retried = self.retried()
         for t in self.trials(FINISHED):
-            if t.number in retried or (before is not None and t.user_attrs.get("batch", -1) >= before):
+            if t.number in retried or "repeat_of" in t.user_attrs or (before is not None and t.user_attrs.get("batch", -1) >= before):
                 continue
             key = (t.user_attrs.get("batch", -1), t.user_attrs.get("slot", t.number))
             if key not in by_slot or by_slot[key].state != TrialState.COMPLETE:
@@ -254,7 +273,9 @@ class TrialQueue:
         for b in sorted(batches):
             ts = batches[b]
             x = np.array([self.x_of(t) for t in ts])
-            f = np.array([np.array(t.values) * signs if t.state == TrialState.COMPLETE else np.full(len(signs), np.nan) for t in ts])
+            f = np.array(
+                [np.asarray(values[t.number]) * signs if t.state == TrialState.COMPLETE else np.full(len(signs), np.nan) for t in ts]
+            )
             out.append(Batch(x=x, f=f))
         return out
 

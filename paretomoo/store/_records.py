@@ -3,55 +3,107 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from optuna.trial import FrozenTrial, TrialState
+
+from paretomoo.store._repeats import Metrics, aggregate, done_seeds, row_deviations
+
+if TYPE_CHECKING:
+    from paretomoo.spec import TaskSpec
 
 
 @dataclass(frozen=True)
 class Record:
-    """A stored trial: its state, λ, natural validation values (spec order) and every metric on val and test."""
+    """A stored trial: its state, λ, natural validation values (spec order), every metric on val and test
+    (means over its seeds), their standard errors, and each seed's values of the objectives."""
 
     number: int
     state: str  # complete, failed, running, waiting, interrupted
     lam: dict[str, float]
     values: list[float]  # natural validation metrics in spec order; NaN unless complete
-    val: dict[str, dict[str, float]]
-    test: dict[str, dict[str, float]]
+    val: Metrics
+    test: Metrics
     batch: int
     seconds: float
     fail_reason: str | None
+    repeats: int = 0  # seeds trained
+    val_se: Metrics = field(default_factory=dict)
+    test_se: Metrics = field(default_factory=dict)
+    seed_values: list[list[float]] = field(default_factory=list)  # [repeats][objectives], natural validation values
+    repeat_of: int | None = None  # more seeds of that trial's λ (folded into its record)
+    row_dev: np.ndarray | None = None  # [B, objectives]: the mean's deviations under bootstrap resamples of the validation rows
+    seeds: list[int] = field(default_factory=list)  # the training seeds of seed_values
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "number": self.number,
             "state": self.state,
             "lambda": self.lam,
+            "repeats": self.repeats,
             "val": self.val,
+            "val_se": self.val_se,
             "test": self.test,
+            "test_se": self.test_se,
             "batch": self.batch,
             "seconds": self.seconds,
             "fail_reason": self.fail_reason,
+            "repeat_of": self.repeat_of,
         }
 
 
-def record_of(t: FrozenTrial, lam: dict[str, float], n_objectives: int, retried: dict[int, str]) -> Record:
-    """The record of trial ``t`` (``retried``: trial number → why, for interrupted attempts)."""
+def record_of(
+    t: FrozenTrial,
+    lam: dict[str, float],
+    tasks: Sequence[TaskSpec],
+    retried: Mapping[int, str],
+    more_seeds: Mapping[int, Mapping[str, Any]] | None = None,
+) -> Record:
+    """The record of trial ``t`` (``retried``: trial number → why, for interrupted attempts; ``more_seeds``: what
+    later repeats of its λ gave, folded into its means)."""
+    state = "interrupted" if t.number in retried else state_name(t)
+    attrs = t.user_attrs
+    by_seed = {**done_seeds(attrs), **(more_seeds or {})}
+    complete = t.state == TrialState.COMPLETE
+    if complete and by_seed and not more_seeds:
+        val, test, val_se, test_se = attrs.get("val", {}), attrs.get("test", {}), attrs.get("val_se", {}), attrs.get("test_se", {})
+    elif complete and by_seed:
+        agg = aggregate(by_seed)
+        val, test, val_se, test_se = agg.val, agg.test, agg.val_se, agg.test_se
+    else:  # not finished, or stored by a version without seeds
+        val, test, val_se, test_se = attrs.get("val", {}), attrs.get("test", {}), attrs.get("val_se", {}), attrs.get("test_se", {})
+    nan = float("nan")
+    values = [val.get(task.name, {}).get(task.metric, nan) for task in tasks] if complete else [nan] * len(tasks)
+    if complete and not by_seed:
+        seed_values = [values]
+    else:
+        seed_values = [[by_seed[s]["val"].get(task.name, {}).get(task.metric, nan) for task in tasks] for s in sorted(by_seed)]
+    seconds = float(attrs.get("run", {}).get("seconds", nan)) + sum(float(v.get("seconds", 0.0)) for v in (more_seeds or {}).values())
     return Record(
         number=t.number,
-        state="interrupted" if t.number in retried else state_name(t),
+        state=state,
         lam=lam,
-        values=list(t.values) if t.state == TrialState.COMPLETE else [float("nan")] * n_objectives,
-        val=t.user_attrs.get("val", {}),
-        test=t.user_attrs.get("test", {}),
-        batch=t.user_attrs.get("batch", -1),
-        seconds=float(t.user_attrs.get("run", {}).get("seconds", float("nan"))),
+        values=values,
+        val=val,
+        test=test,
+        batch=attrs.get("batch", -1),
+        seconds=seconds,
         fail_reason=_fail_reason(t, retried),
+        repeats=len(by_seed) if by_seed else (1 if complete else 0),
+        val_se=val_se,
+        test_se=test_se,
+        seed_values=seed_values if complete else [],
+        repeat_of=int(attrs["repeat_of"]) if "repeat_of" in attrs else None,
+        row_dev=row_deviations(by_seed) if complete and by_seed else None,
+        seeds=sorted(by_seed) if by_seed else [int(attrs.get("run", {}).get("seed", 0))] if complete else [],
     )
 
 
-def _fail_reason(t: FrozenTrial, retried: dict[int, str]) -> str | None:
+def _fail_reason(t: FrozenTrial, retried: Mapping[int, str]) -> str | None:
     if t.number in retried:
         return f"interrupted: {retried[t.number]}"
     if t.state == TrialState.FAIL and "fail_reason" not in t.user_attrs:
@@ -65,6 +117,17 @@ def state_name(t: FrozenTrial) -> str:
     return names.get(t.state, t.state.name.lower())
 
 
-def dumps(records: list[Record]) -> str:
-    """Every record as JSON (``status --json``)."""
-    return json.dumps([r.to_dict() for r in records], indent=2, default=float)
+def dumps(records: list[Record], p_front: Mapping[int, float] | None = None) -> str:
+    """Every record as JSON (``status --json``), with its ``p_front`` (None for trials off the summary): NaN as null."""
+    p = p_front or {}
+    return json.dumps([_finite({**r.to_dict(), "p_front": p.get(r.number)}) for r in records], indent=2)
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    return x

@@ -40,16 +40,20 @@ class Weights:
         return FileSystemArtifactStore(self.folder)
 
     def save(self, trial: optuna.Trial, state: dict[str, torch.Tensor]) -> None:
+        """Store a running trial's weights (those of its first seed, the study's)."""
         import torch
 
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, f"trial_{trial.number}.pt")
             torch.save(state, path)
             upload_artifact(artifact_store=self._store(), file_path=path, study_or_trial=trial, mimetype="application/x-pytorch")
+        trial.set_user_attr("weights", trial.number)
 
     def _artifact_id(self, number: int) -> str:
         trial = self.study.trials[number]
-        metas = get_all_artifact_meta(trial, storage=self.storage)
+        # a retried trial's weights may lie with the attempt that trained its first seed
+        holder = self.study.trials[int(trial.user_attrs.get("weights", number))]
+        metas = get_all_artifact_meta(holder, storage=self.storage)
         if not metas:
             raise UserError(f"trial {number} has no stored weights (state: {state_name(trial)}); pick a complete trial")
         return metas[-1].artifact_id
