@@ -309,8 +309,8 @@ def _print_firmness(s: Summary, choice: Choice, weights: str | None, constraints
     labels = _labels(s)
     print(f"  within noise of {labels[choice.index]} on every objective: {', '.join(labels[i] for i in st.within) or 'none'}")
     print(
-        f"  stability {st.share:.2f}: {st.share:.0%} of {st.replicates} replicates of the means (seed and row noise) "
-        f"pick {labels[choice.index]} or a trial within noise of it"
+        f"  stability {st.share:.2f}: {round(st.share * st.replicates)} of {st.replicates} replicates of the means (seed and row "
+        f"noise) pick {labels[choice.index]} or a trial within noise of it"
     )
     if s.verdict is not None:
         print(s.verdict.text)

@@ -53,7 +53,11 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
         "trial": number,
         "objectives": dict(zip(spec.objectives, rec.values, strict=True)),
         "val": rec.val,
+        "val_se": rec.val_se,
         "test": rec.test,
+        "test_se": rec.test_se,
+        "seeds": rec.seeds,  # val and test are the means over these; model.pt holds the first one's weights
+        "model_val": weights_metrics(store, number),  # what model.pt measures on the validation rows
         "seed": spec.training.seed,
         "reason": reason,
         "seed_noise": noise,
@@ -70,15 +74,24 @@ def _str_or_none(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
+def weights_metrics(store: Store, number: int) -> dict[str, dict[str, float]]:
+    """The validation metrics of the model whose weights a trial keeps: its first seed's (the trial's own values are
+    the means over its seeds)."""
+    by_seed = store.study.trials[number].user_attrs.get("by_seed", {})
+    first = by_seed.get(str(store.spec.training.seed))
+    return first["val"] if first else store.record(number).val
+
+
 def rerun_weights(store: Store, number: int) -> dict[str, torch.Tensor]:
     """Train trial ``number`` again (a pure function of spec and λ), check it, store and return its weights."""
     spec = store.spec
     rec = store.record(number)
     trainer = Trainer(spec, load_data(spec.data), spec.training.device)
-    result = trainer.fit(np.array([[rec.lam[t] for t in spec.task_names]]))[0]
+    result = trainer.fit(np.array([[rec.lam[t] for t in spec.task_names]]), seeds=spec.training.seed)[0]
     if result.state is None:
         raise UserError(f"re-running trial {number} failed ({result.failed}); its stored weights cannot be recovered")
-    diff = max(abs(result.val[t][m] - v) for t, ms in rec.val.items() for m, v in ms.items() if math.isfinite(v))
+    stored = weights_metrics(store, number)
+    diff = max(abs(result.val[t][m] - v) for t, ms in stored.items() for m, v in ms.items() if math.isfinite(v))
     if diff > 1e-4:
         raise UserError(
             f"re-running trial {number} gave validation metrics {diff:.3g} away from the stored ones "
@@ -130,7 +143,8 @@ def evaluate_export(path: str | Path, split: str = "val", device: str = "cpu") -
 
 def verify_export(path: str | Path) -> float:
     """Largest |difference| between stored and re-measured validation metrics."""
-    stored = json.loads((Path(path) / "metrics.json").read_text())["val"]
+    metrics = json.loads((Path(path) / "metrics.json").read_text())
+    stored = metrics.get("model_val", metrics["val"])
     again = evaluate_export(path, "val")
     diffs = [abs(again[t][m] - v) for t, ms in stored.items() for m, v in ms.items() if math.isfinite(v)]
     return max(diffs, default=0.0)

@@ -346,6 +346,12 @@ def test_status_and_pick_carry_the_noise(repeated_study: Path, capsys) -> None:
     assert code == 0 and "stability" in out and "within noise of trial" in out
     code, out, err = call(capsys, "pick", path, "--constraint", "fraud_pr_auc>=0.0@0.9")
     assert code == 0 and "fraud_pr_auc>=0@0.9" in out, err
+    # the export holds the first seed's weights: they reproduce that seed's metrics, not the mean's
+    out_dir = repeated_study.parent / "exp"
+    code, out, err = call(capsys, "export", path, "--pick", "--out", str(out_dir))
+    assert code == 0 and "verified" in out, err
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["seeds"] == [0, 1] and metrics["model_val"] != metrics["val"] and set(metrics["val_se"]) == set(metrics["val"])
 
 
 @pytest.mark.parametrize(
