@@ -308,9 +308,10 @@ def _print_firmness(s: Summary, choice: Choice, weights: str | None, constraints
     st = stability(s.evidence, choice.index, s.names, s.directions, weights=w, constraints=cs, level=LEVEL)
     labels = _labels(s)
     print(f"  within noise of {labels[choice.index]} on every objective: {', '.join(labels[i] for i in st.within) or 'none'}")
+    noise = "seed and row noise" if s.evidence.seed_noise_measured else "row noise only: seed noise not measured"
     print(
-        f"  stability {st.share:.2f}: {round(st.share * st.replicates)} of {st.replicates} replicates of the means (seed and row "
-        f"noise) pick {labels[choice.index]} or a trial within noise of it"
+        f"  stability {st.share:.2f}: {round(st.share * st.replicates)} of {st.replicates} replicates of the means ({noise}) "
+        f"pick {labels[choice.index]} or a trial within noise of it"
     )
     if s.verdict is not None:
         print(s.verdict.text)
