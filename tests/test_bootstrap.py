@@ -228,12 +228,12 @@ def test_bootstrap_errors_say_the_rule() -> None:
 
 def test_ndcg_orders_groups_without_the_radix_sort(monkeypatch: pytest.MonkeyPatch) -> None:
     """More groups than 16 bits hold: the stable torch sort orders them, to the same result."""
-    from paretomoo import metrics
+    from paretomoo import _weighted
 
     rng = np.random.default_rng(5)
     m = get_metric("ndcg@5")
     scores, y, group = example(m, rng, 400)
     w = bootstrap_weights(400, 6, groups=group)
     radix = m.bootstrap(scores, y, w, group)
-    monkeypatch.setattr(metrics, "_RADIX_GROUPS", 0)
+    monkeypatch.setattr(_weighted, "_RADIX_GROUPS", 0)
     torch.testing.assert_close(m.bootstrap(scores, y, w, group), radix, rtol=0, atol=1e-12)
