@@ -26,7 +26,9 @@ from paretomoo._console import ProgressLine, print_choice, print_status
 from paretomoo.errors import StudyWarning, UserError
 
 if TYPE_CHECKING:  # the command line loads these only for the commands that use them
-    from paretomoo.decide import Choice
+    import numpy as np
+
+    from paretomoo.decide import Choice, Constraint
     from paretomoo.noise import Noise
     from paretomoo.spec import StudySpec
     from paretomoo.store import Record, Store
@@ -284,11 +286,17 @@ def _plot(args: argparse.Namespace) -> int:
 # -- pick / export --------------------------------------------------------------
 
 
-def _choose(s: Summary, weights: str | None, constraints: list[str]) -> Choice:
-    from paretomoo.decide import parse_constraint, parse_weights, pick
+def _preferences(s: Summary, weights: str | None, constraints: list[str]) -> tuple[np.ndarray | None, list[Constraint]]:
+    """``--weights`` and ``--constraint`` read against the study's objectives."""
+    from paretomoo.decide import parse_constraint, parse_weights
 
-    w = parse_weights(weights, s.names) if weights else None
-    cs = [parse_constraint(c, s.names) for c in constraints]
+    return (parse_weights(weights, s.names) if weights else None), [parse_constraint(c, s.names) for c in constraints]
+
+
+def _choose(s: Summary, weights: str | None, constraints: list[str]) -> Choice:
+    from paretomoo.decide import pick
+
+    w, cs = _preferences(s, weights, constraints)
     return pick(s.values, s.names, s.directions, weights=w, constraints=cs, labels=_labels(s), evidence=s.evidence)
 
 
@@ -298,13 +306,12 @@ def _labels(s: Summary) -> list[str]:
 
 def _print_firmness(s: Summary, choice: Choice, weights: str | None, constraints: list[str]) -> None:
     """How firm the pick is under noise: the trials within noise of it, its stability, and the conflict verdict."""
-    from paretomoo.decide import parse_constraint, parse_weights, stability
+    from paretomoo.decide import stability
     from paretomoo.summary import LEVEL
 
     if s.evidence is None:
         return
-    w = parse_weights(weights, s.names) if weights else None
-    cs = [parse_constraint(c, s.names) for c in constraints]
+    w, cs = _preferences(s, weights, constraints)
     st = stability(s.evidence, choice.index, s.names, s.directions, weights=w, constraints=cs, level=LEVEL)
     labels = _labels(s)
     print(f"  within noise of {labels[choice.index]} on every objective: {', '.join(labels[i] for i in st.within) or 'none'}")

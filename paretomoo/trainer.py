@@ -137,7 +137,7 @@ class Trainer:
             torch.tensor(t.pos_weight, device=self.device) if t.loss == "bce" and t.pos_weight != 1.0 else None for t in tasks
         ]
         self.loss_scale = [scale[i] if scale is not None and t.loss == "mse" else None for i, t in enumerate(tasks)]
-        self._weights: dict[tuple[int, int], torch.Tensor] = {}  # bootstrap weights by (split, seed)
+        self._weights: dict[str, torch.Tensor] = {}  # bootstrap weights of "val" and "test"
 
     def new_model(self, population: int, seed: int | None = None) -> PopulationModel:
         s = self.spec.training.seed if seed is None else seed
@@ -301,20 +301,22 @@ class Trainer:
         """Every task's metrics for every member: ``[k][task][metric]``."""
         return self._metrics(self.predict(model, split), split)
 
-    def bootstrap(self, scores: torch.Tensor, split: TensorSplit, seed: int) -> list[dict[str, dict[str, torch.Tensor]]]:
-        """Every task's metrics under each of ``BOOTSTRAP`` row resamples, for every member: ``[k][task][metric] → [B]``.
+    def _bootstrap(self, scores: torch.Tensor, which: str) -> list[dict[str, dict[str, torch.Tensor]]]:
+        """Every task's metrics under each of ``BOOTSTRAP`` resamples of the ``which`` ("val" or "test") rows, for
+        every member: ``[k][task][metric] → [B]``.
 
-        The resamples depend on the split and ``seed`` only (drawn once, kept), so
+        The resamples depend on the split only (drawn once per process, kept), so
         every trial of a study is resampled alike and differences between trials
         are paired. One resample serves every task (replicate b is the same rows for
         every objective, as a joint statement such as P(front) needs); where a task
         ranks within groups, whole groups are resampled.
         """
-        key = (id(split), seed)
-        if key not in self._weights:
+        split = self.val if which == "val" else self.test
+        if which not in self._weights:
             groups = next(iter(split.groups.values()), None)
-            self._weights[key] = bootstrap_weights(len(split), BOOTSTRAP, seed, groups, self.device)
-        w = self._weights[key]
+            seed = 0 if which == "val" else 1  # the two splits' resamples are independent
+            self._weights[which] = bootstrap_weights(len(split), BOOTSTRAP, seed, groups, self.device)
+        w = self._weights[which]
         out: list[dict[str, dict[str, torch.Tensor]]] = [{} for _ in range(scores.shape[0])]
         for i, t in enumerate(self.spec.tasks):
             for m in range(scores.shape[0]):
@@ -324,7 +326,7 @@ class Trainer:
     def _evaluate(self, model: PopulationModel, lam: np.ndarray, bad_epoch: list[int]) -> list[MemberResult]:
         val_scores, test_scores = self.predict(model, self.val), self.predict(model, self.test)
         val, test = self._metrics(val_scores, self.val), self._metrics(test_scores, self.test)
-        val_reps, test_reps = self.bootstrap(val_scores, self.val, 0), self.bootstrap(test_scores, self.test, 1)
+        val_reps, test_reps = self._bootstrap(val_scores, "val"), self._bootstrap(test_scores, "test")
         results = []
         for k in range(lam.shape[0]):
             failed = None

@@ -41,7 +41,7 @@ from paretomoo.errors import UserError
 from paretomoo.proposers import make_proposer
 from paretomoo.spec import StudySpec
 from paretomoo.store import Store
-from paretomoo.store._repeats import encode_deviations
+from paretomoo.store._repeats import seed_result
 from paretomoo.summary import front_hypervolume, summarize
 from paretomoo.trainer import MemberResult
 
@@ -150,8 +150,9 @@ def _train(
     and in the store. On any error the trials go back to the queue.
     """
     spec = store.spec
-    targets = [store.seeds(t)[0] for t in trials]
-    done = [store.seeds(t)[1] for t in trials]
+    attrs = [t.user_attrs for t in trials]  # one read each: an Optuna trial's attributes come from the storage
+    targets = [store.seeds(a)[0] for a in attrs]
+    done = [store.seeds(a)[1] for a in attrs]
     plan = [(i, seed) for i, seeds in enumerate(targets) for seed in seeds if seed not in done[i]]
     store_s = 0.0
 
@@ -160,17 +161,8 @@ def _train(
         t0 = time.perf_counter()
         touched = set()
         for (i, seed), r in zip(plan[first : first + len(results)], results, strict=True):
-            done[i][seed] = {
-                "val": r.val,
-                "test": r.test,
-                "failed": r.failed,
-                "seconds": round(r.seconds, 4),
-                "val_boot_se": r.val_boot_se,
-                "test_boot_se": r.test_boot_se,
-            }
-            if r.val_dev is not None and r.failed is None:
-                done[i][seed]["val_dev"] = encode_deviations(r.val_dev)
-            if seed == spec.training.seed and r.state is not None and "repeat_of" not in trials[i].user_attrs:
+            done[i][seed] = seed_result(r)
+            if seed == spec.training.seed and r.state is not None and "repeat_of" not in attrs[i]:
                 _retry(functools.partial(store.weights.save, trials[i], r.state), options.patience)
             touched.add(i)
         for i in sorted(touched):
@@ -242,13 +234,14 @@ def plan_repeats(store: Store, spec: StudySpec, batch: int) -> int:
     if int(store.study.user_attrs.get("repeats_planned", -1)) >= batch:
         return 0
     s = summarize(spec, store.records())
+    trials = store.queue.trials()
     n = 0
     base, most = spec.training.seed, spec.search.repeats
     for i, r in enumerate(s.complete):
         near = bool(s.on_front[i]) or (len(s.p_front) > 0 and s.p_front[i] >= NEAR_FRONT)
         more = [base + j for j in range(most) if base + j not in r.seeds]
         if near and more:
-            store.queue.enqueue_repeats(store.study.trials[r.number], more, batch)
+            store.queue.enqueue_repeats(trials[r.number], more, batch)
             n += 1
     store.study.set_user_attr("repeats_planned", batch)
     return n

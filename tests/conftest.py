@@ -105,7 +105,9 @@ def _pg_bin() -> Path | None:
 
 def _no_postgres() -> None:
     """Without server binaries the PostgreSQL tests cannot run: they fail, naming the fix (scripts/test.sh installs them)."""
-    pytest.fail("PostgreSQL server binaries not found: run the tests with scripts/test.sh (it installs them), apt-get install postgresql, or set PARETOMOO_TEST_PG_URL")
+    pytest.fail(
+        "PostgreSQL server binaries not found: run the tests with scripts/test.sh (it installs them), apt-get install postgresql, or set PARETOMOO_TEST_PG_URL"
+    )
 
 
 class PgServer:

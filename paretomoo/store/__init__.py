@@ -24,12 +24,13 @@ from __future__ import annotations
 import time
 import tomllib
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from paretomoo.errors import StudyWarning, UserError
 from paretomoo.proposers import Batch
@@ -155,9 +156,9 @@ class Store:
 
     # -- results ---------------------------------------------------------------
 
-    def seeds(self, trial: optuna.Trial | FrozenTrial) -> tuple[list[int], dict[int, dict[str, Any]]]:
-        """The seeds a trial trains under, and what those already trained gave."""
-        return target_seeds(trial.user_attrs, [self.spec.training.seed]), done_seeds(trial.user_attrs)
+    def seeds(self, attrs: Mapping[str, Any]) -> tuple[list[int], dict[int, dict[str, Any]]]:
+        """The seeds a trial (its user attributes) trains under, and what those already trained gave."""
+        return target_seeds(attrs, [self.spec.training.seed]), done_seeds(attrs)
 
     def keep_seeds(self, trial: optuna.Trial, done: dict[int, dict[str, Any]]) -> None:
         """Store what the trial's seeds trained so far gave (before the rest train): a resume trains only the others."""

@@ -69,12 +69,10 @@ def record_of(
     attrs = t.user_attrs
     by_seed = {**done_seeds(attrs), **(more_seeds or {})}
     complete = t.state == TrialState.COMPLETE
-    if complete and by_seed and not more_seeds:
-        val, test, val_se, test_se = attrs.get("val", {}), attrs.get("test", {}), attrs.get("val_se", {}), attrs.get("test_se", {})
-    elif complete and by_seed:
+    if complete and more_seeds:  # the trial's own means do not hold its later seeds yet
         agg = aggregate(by_seed)
         val, test, val_se, test_se = agg.val, agg.test, agg.val_se, agg.test_se
-    else:  # not finished, or stored by a version without seeds
+    else:
         val, test, val_se, test_se = attrs.get("val", {}), attrs.get("test", {}), attrs.get("val_se", {}), attrs.get("test_se", {})
     nan = float("nan")
     values = [val.get(task.name, {}).get(task.metric, nan) for task in tasks] if complete else [nan] * len(tasks)

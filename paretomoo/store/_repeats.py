@@ -17,11 +17,29 @@ import base64
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from paretomoo.trainer import MemberResult
+
 Metrics = dict[str, dict[str, float]]  # task -> metric -> value
+
+
+def seed_result(r: MemberResult) -> dict[str, Any]:
+    """What one seed of a trial gave, as ``by_seed`` stores it."""
+    out: dict[str, Any] = {
+        "val": r.val,
+        "test": r.test,
+        "failed": r.failed,
+        "seconds": round(r.seconds, 4),
+        "val_boot_se": r.val_boot_se,
+        "test_boot_se": r.test_boot_se,
+    }
+    if r.val_dev is not None and r.failed is None:
+        out["val_dev"] = encode_deviations(r.val_dev)
+    return out
 
 
 def target_seeds(attrs: Mapping[str, Any], default: Sequence[int]) -> list[int]:

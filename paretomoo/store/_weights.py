@@ -50,9 +50,10 @@ class Weights:
         trial.set_user_attr("weights", trial.number)
 
     def _artifact_id(self, number: int) -> str:
-        trial = self.study.trials[number]
+        trials = self.study.get_trials(deepcopy=False)
+        trial = trials[number]
         # a retried trial's weights may lie with the attempt that trained its first seed
-        holder = self.study.trials[int(trial.user_attrs.get("weights", number))]
+        holder = trials[int(trial.user_attrs.get("weights", number))]
         metas = get_all_artifact_meta(holder, storage=self.storage)
         if not metas:
             raise UserError(f"trial {number} has no stored weights (state: {state_name(trial)}); pick a complete trial")
