@@ -241,9 +241,11 @@ def test_bad_paths_are_one_line(done_study: Path, capsys, tmp_path: Path) -> Non
         (["export", str(done_study), "--trial", "0", "--out", str(a_file)], f"--out {a_file} is a file, not a folder"),
         (["export", str(done_study), "--pick", "--out", "/proc/paretomoo-export"], "cannot write to the folder /proc/paretomoo-export"),
         (["plot", str(done_study), "--out", str(a_file)], f"--out {a_file} is a file, not a folder"),
-        (["status", "tiny", "--storage", f"sqlite:///{a_file}/x.db"], "cannot create the folder"),
+        (["status", "tiny", "--storage", f"sqlite:///{a_file}/x.db"], f"no study database at {a_file}/x.db"),
+        (["run", str(done_study), "--storage", f"sqlite:///{a_file}/x.db"], "cannot create the folder"),
         (["run", str(done_study), "--data-dir", str(tmp_path)], "--data-dir only applies to data sources that read files"),
         (["export", str(done_study), "--trial", "-1"], "has no trial -1"),
+        (["status", "tiny", "--storage", f"sqlite:///{tmp_path}/nothere.db"], f"no study database at {tmp_path}/nothere.db"),
     ]
     for argv, needle in cases:
         code, _, err = call(capsys, *argv)
@@ -252,6 +254,7 @@ def test_bad_paths_are_one_line(done_study: Path, capsys, tmp_path: Path) -> Non
         main(["pick", str(done_study), "--noise", "1"])
     assert exit_.value.code == 2 and "at least 2" in capsys.readouterr().err
     assert stored(db) == before
+    assert not (tmp_path / "nothere.db").exists()  # reading a study leaves no empty database behind
 
 
 def test_a_column_name_with_a_hyphen_gets_the_backquote_hint(write_spec, capsys, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ from paretomoo.spec import StudySpec, load_spec, parse_spec
 from paretomoo.store._queue import FINISHED, MAX_ATTEMPTS, Snapshot, TrialQueue
 from paretomoo.store._records import Record, dumps, record_of, state_name
 from paretomoo.store._repeats import aggregate, done_seeds, target_seeds
-from paretomoo.store._storage import artifacts_folder, open_storage, safe_url
+from paretomoo.store._storage import artifacts_folder, open_storage, safe_url, sqlite_file
 from paretomoo.store._weights import CheckpointError, Weights
 
 __all__ = ["MAX_ATTEMPTS", "CheckpointError", "Record", "Snapshot", "Store", "TrialQueue", "Weights", "dumps", "open_storage", "state_name"]
@@ -126,6 +126,9 @@ class Store:
             if storage_url is None:
                 raise UserError(f"{target!r} is not a spec file; pass a spec file, or a study name with --storage URL")
             name, url = target, storage_url
+        db = sqlite_file(url)
+        if db is not None and not db.is_file():  # reading a study must not leave an empty database behind
+            raise UserError(f"no study database at {db}; run the study first (paretomoo run SPEC) or check --storage")
         storage = open_storage(url, heartbeat)
         if name not in optuna.get_all_study_names(storage):
             raise UserError(f"no study named {name!r} in {safe_url(url)}; run it first (paretomoo run SPEC) or check --storage")

@@ -141,6 +141,12 @@ def _sqlite_wal(storage: optuna.storages.RDBStorage) -> None:
         conn.exec_driver_sql("PRAGMA journal_mode=WAL")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (None for other databases and in-memory SQLite)."""
+    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
 def artifacts_folder(url: str, name: str, explicit: str | None) -> Path:
     """Where a study's trained weights go: the spec's ``study.artifacts`` if it names one, else
     beside a SQLite database (``runs/x.db`` → ``runs/x.artifacts``), else ``runs/<name>.artifacts``.
@@ -149,6 +155,7 @@ def artifacts_folder(url: str, name: str, explicit: str | None) -> Path:
     """
     if explicit is not None:
         return Path(explicit).expanduser().resolve()
-    if url.startswith("sqlite:///") and url[len("sqlite:///") :] not in ("", ":memory:"):
-        return Path(url[len("sqlite:///") :]).with_suffix(".artifacts").resolve()
+    db = sqlite_file(url)
+    if db is not None:
+        return db.with_suffix(".artifacts").resolve()
     return Path("runs", f"{name}.artifacts").resolve()
