@@ -282,6 +282,28 @@ def test_where_restricts_loss_and_metrics_to_its_rows(shop: Path) -> None:
     assert results[0].failed is None and math.isfinite(results[0].val["click"]["auc"])
 
 
+def test_a_label_may_be_missing_where_its_task_leaves_the_rows_out(shop: Path, capsys) -> None:
+    frame = shop_frame(600, 0)
+    rng = np.random.default_rng(1)
+    frame["watch ms"] = np.where(frame["clicks"] == 1, rng.gamma(2.0, 3000.0, len(frame)), np.nan)  # only clicked rows have it
+    frame.to_csv(shop / "shop.csv", index=False)
+    watch = '\n[[tasks]]\nname = "watch"\nloss = "mse"\nmetric = "rmse"\n'
+    labels = LABELS + '\nwatch = "`watch ms`"'
+    spec = load_spec(write_spec(shop, labels=labels, tasks=watch + 'where = "click == 1"'))
+    data = load_data(spec.data)
+    clicked = data.train.labels["click"] == 1
+    assert np.isnan(data.train.labels["watch"][~clicked]).all() and not np.isnan(data.train.labels["watch"][clicked]).any()
+    result = Trainer(spec, data, "cpu").fit(np.full((1, 3), 1 / 3))[0]
+    assert result.failed is None and 0 < result.val["watch"]["rmse"] < 30_000  # raw units (ms), measured on clicked rows
+
+    # without the filter the task would train on rows that have no label: refused in one line, nothing stored
+    code, err = call(capsys, "run", str(write_spec(shop, labels=labels, tasks=watch)))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    for needle in ("task 'watch'", "label 'watch' is missing on", "rows it is measured on", "train split", "add a where filter"):
+        assert needle in err, (needle, err)
+    assert not (shop / "shop.db").exists()
+
+
 def test_ranking_task_reads_its_group_key(shop: Path) -> None:
     tasks = '\n[[tasks]]\nname = "rank"\nlabel = "grade"\nloss = "mse"\nmetric = "ndcg@5"\ngroup = "session"'
     spec = load_spec(write_spec(shop, tasks=tasks, labels=LABELS + '\ngrade = "grade"'))

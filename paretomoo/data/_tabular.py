@@ -167,7 +167,13 @@ def _categories(series: pd.Series) -> pd.Index:
 
 
 def _label(name: str, expr: str, parts: dict[str, _Part]) -> dict[str, np.ndarray]:
-    """A label's float32 values on every split; refuse one that is constant on the training split."""
+    """A label's float32 values on every split; refuse one that is constant on the training split.
+
+    A label that is a column's values may be missing (NaN) where a task's ``where``
+    filter leaves the rows out (watch time on clicked rows only); ``to_tensors``
+    refuses a missing value on a row a task measures. A condition on a missing
+    value has no answer, so there it is refused here.
+    """
     bare = bare_column(expr)
     conditions = [Condition(bare, "value", 0.0)] if bare is not None else list(parse_conditions(expr))
     per_file: dict[Path, np.ndarray] = {}
@@ -180,7 +186,7 @@ def _label(name: str, expr: str, parts: dict[str, _Part]) -> dict[str, np.ndarra
             series = f.frame[c.column]
             codes = _codes(series)
             missing = codes < 0
-            if missing.any():
+            if missing.any() and c.op != "value":
                 raise UserError(
                     f"label {name!r}: column {c.column!r} has {int(missing.sum()):,} missing values ({f.where(int(np.argmax(missing)))} is "
                     "the first); fill them in the file or define the label on another column"
@@ -189,7 +195,7 @@ def _label(name: str, expr: str, parts: dict[str, _Part]) -> dict[str, np.ndarra
             if c.op == "value" or not isinstance(c.value, str):
                 numbers = _as_numbers(cats, name, c, f, codes)
                 if c.op == "value":
-                    value = numbers[codes].astype(np.float32)
+                    value = np.where(missing, np.nan, numbers[np.maximum(codes, 0)]).astype(np.float32)
                     continue
                 hit = OPS[c.op](numbers, c.value)
             else:
@@ -198,7 +204,9 @@ def _label(name: str, expr: str, parts: dict[str, _Part]) -> dict[str, np.ndarra
         per_file[f.path] = value.astype(np.float32)
     out = {s: part.take(per_file[part.file.path]) for s, part in parts.items()}
     train = out["train"]
-    if len(train) and float(train.min()) == float(train.max()):
+    if len(train) and np.isnan(train).all():
+        raise UserError(f"label {name!r}: column {bare!r} has no value in the training split; define the label on another column")
+    if len(train) and float(np.nanmin(train)) == float(np.nanmax(train)):
         part = parts["train"]
         first = conditions[0].column
         series = part.file.frame[first]

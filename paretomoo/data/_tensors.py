@@ -44,8 +44,16 @@ def to_tensors(split: Split, tasks: tuple[TaskSpec, ...], device: torch.device) 
         if t.label not in split.labels:
             raise UserError(f"task {t.name!r}: label {t.label!r} is not in the data; use one of {', '.join(sorted(split.labels))}")
         y = split.labels[t.label].astype(np.float32)
+        kept = _where(split, t) if t.where is not None else np.ones(len(split), dtype=bool)
+        absent = kept & np.isnan(y)
+        if absent.any():
+            where = f" (where {t.where})" if t.where else ""
+            raise UserError(
+                f"task {t.name!r}: label {t.label!r} is missing on {int(absent.sum()):,} of the rows it is measured on{where} in the "
+                f'{split.name or "a"} split; fill them in the file, or add a where filter that leaves them out (e.g. where = "click == 1")'
+            )
         if t.where is not None:
-            y = np.where(_where(split, t), y, np.float32(np.nan)).astype(np.float32)
+            y = np.where(kept, y, np.float32(np.nan)).astype(np.float32)
         if t.group is not None:
             if t.group not in split.keys:
                 raise UserError(
