@@ -36,20 +36,35 @@ from paretomoo.errors import StudyWarning, UserError
 from paretomoo.proposers import Batch
 from paretomoo.space import LambdaSpace
 from paretomoo.spec import StudySpec, load_spec, parse_spec
+from paretomoo.store._baselines import BaselineRecord, Baselines
 from paretomoo.store._queue import FINISHED, MAX_ATTEMPTS, Snapshot, TrialQueue
 from paretomoo.store._records import Record, dumps, record_of, state_name
 from paretomoo.store._repeats import aggregate, done_seeds, target_seeds
 from paretomoo.store._storage import artifacts_folder, open_storage, safe_url, sqlite_file
 from paretomoo.store._weights import CheckpointError, Weights
 
-__all__ = ["MAX_ATTEMPTS", "CheckpointError", "Record", "Snapshot", "Store", "TrialQueue", "Weights", "dumps", "open_storage", "state_name"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "BaselineRecord",
+    "Baselines",
+    "CheckpointError",
+    "Record",
+    "Snapshot",
+    "Store",
+    "TrialQueue",
+    "Weights",
+    "dumps",
+    "open_storage",
+    "state_name",
+]
 
 
 class Store:
     """One study in an Optuna storage, created from a spec or opened by name.
 
     ``queue`` hands trials to workers (``TrialQueue``), ``weights`` keeps the
-    trained weights (``Weights``); the store itself writes and reads results.
+    trained weights (``Weights``), ``baselines`` the adaptive-weighting methods'
+    trainings (``Baselines``); the store itself writes and reads results.
     """
 
     def __init__(self, spec: StudySpec, storage: optuna.storages.RDBStorage, study: optuna.Study) -> None:
@@ -60,6 +75,7 @@ class Store:
         self.queue = TrialQueue(study, storage, self.space, spec.name)
         self.artifacts = str(study.user_attrs.get("artifacts") or artifacts_folder(storage.url, spec.name, spec.artifacts))
         self.weights = Weights(study, storage, self.artifacts)
+        self.baselines = Baselines(spec, storage)
 
     # -- opening ---------------------------------------------------------------
 
