@@ -4,7 +4,8 @@
 #      reruns are identical, and the K that "auto" picks from free memory;
 #   2. benchmarks/trainer_throughput.py on CUDA with populations up to 256, and K = 4 with
 #      the trainer and with torch.func.vmap; 3 interleaved rounds (5 on a CPU) to stay
-#      within the time limit (writes benchmarks/results/trainer_throughput_cuda.json and .png).
+#      within the time limit (writes benchmarks/results/trainer_throughput_cuda.json and .png);
+#   3. (run before 2.) every adaptive-weighting baseline (paretomoo.baselines) trains on CUDA, with its time against ew's.
 # Arguments go to the benchmark, e.g. --populations 1,64,256 --no-check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,25 @@ for k in range(4):
 same = all(torch.equal(a.state[n], b.state[n]) for a, b in zip(population, again) for n in a.state)
 print(f"member vs alone: weights max|d| {weights:.2g}, metrics max|d| {metrics:.2g} (0 on a CPU); reruns identical: {same} ({time.perf_counter() - start:.1f} s)")
 assert weights <= 1e-4 and metrics <= 1e-5 and same, "the population contract does not hold on this GPU"
+EOF
+
+# 3. every adaptive-weighting baseline trains on CUDA with finite metrics; its time against ew's.
+timeout 90 "$PY" - <<'EOF'
+import math
+from paretomoo.baselines import METHODS, train_baseline
+from paretomoo.data import load_data
+from paretomoo.spec import load_spec
+from paretomoo.trainer import Trainer
+
+spec = load_spec("studies/ecommerce.toml").replace(data={"rows": 20000}, training={"epochs": 1, "device": "cuda"})
+trainer = Trainer(spec, load_data(spec.data), "cuda")
+trainer.warm_up()
+times = {}
+for m in METHODS:
+    r = train_baseline(trainer, m)
+    assert r.failed is None and all(math.isfinite(r.val[t.name][t.metric]) for t in spec.tasks), (m, r.failed)
+    times[m] = r.seconds
+print("baselines on CUDA (s, x ew):", ", ".join(f"{m} {s:.2f} ({s / times['ew']:.1f}x)" for m, s in times.items()))
 EOF
 
 timeout 280 "$PY" benchmarks/trainer_throughput.py --device cuda --populations 1,16,64,256 --seed-steps 20 --repeats 3 "$@"

@@ -8,17 +8,36 @@ from typing import TYPE_CHECKING, Any
 from paretomoo.errors import UserError
 
 if TYPE_CHECKING:
+    from paretomoo.api import Study, open_study, train_baselines
+    from paretomoo.comparison import compare
     from paretomoo.export import evaluate_export, export_trial, load_model
     from paretomoo.spec import StudySpec, load_spec
     from paretomoo.store import Store
     from paretomoo.study import run_study
 
-__all__ = ["Store", "StudySpec", "UserError", "evaluate_export", "export_trial", "load_model", "load_spec", "run_study"]
+__all__ = [
+    "Store",
+    "Study",
+    "StudySpec",
+    "UserError",
+    "compare",
+    "evaluate_export",
+    "export_trial",
+    "load_model",
+    "load_spec",
+    "open_study",
+    "run_study",
+    "train_baselines",
+]
 __version__ = "0.2.0"
 
 # Loaded on first use (PEP 562): importing torch, Optuna and pymoo takes 1.5 s, which the
 # command line need not pay for --help, a bad flag or a bad spec.
 _LAZY = {
+    "open_study": "paretomoo.api",
+    "Study": "paretomoo.api",
+    "train_baselines": "paretomoo.api",
+    "compare": "paretomoo.comparison",
     "evaluate_export": "paretomoo.export",
     "export_trial": "paretomoo.export",
     "load_model": "paretomoo.export",

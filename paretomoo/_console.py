@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from paretomoo.api import Study
     from paretomoo.spec import StudySpec
-    from paretomoo.store import Record, Store
+    from paretomoo.store import Record
     from paretomoo.summary import Summary
     from paretomoo.worker import Progress
 
@@ -49,11 +50,11 @@ def _clock(seconds: float) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
-def print_status(store: Store, *, with_hint: bool, target: str) -> None:
-    from paretomoo.summary import LEVEL, summarize
+def print_status(study: Study, *, with_hint: bool, target: str) -> None:
+    from paretomoo.summary import LEVEL
 
-    spec = store.spec
-    s = summarize(spec, store.records())
+    spec = study.spec
+    s = study.summary
     counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts().items())) or "no trials"
     ref = ", ".join(f"{n}={v:.4g}" for n, v in zip(s.names, s.ref_natural(), strict=True))
     lo, hi = s.hv_interval
@@ -66,6 +67,7 @@ def print_status(store: Store, *, with_hint: bool, target: str) -> None:
         print(f"  trial {r.number} failed: {r.fail_reason}")
     if s.verdict is not None:
         print(s.verdict.text)
+    print_baselines(study, brief=True)
     if with_hint:
         print(f"next: paretomoo plot {target}  |  paretomoo pick {target}  |  paretomoo export {target} --out exports/{spec.name}")
 
@@ -99,3 +101,33 @@ def print_choice(spec: StudySpec, rec: Record, reason: str) -> None:
     print("  λ          " + "  ".join(f"{t}={rec.lam[t]:.4g}" for t in spec.task_names))
     print("  validation " + "  ".join(f"{t.objective}={rec.val[t.name][t.metric]:.4f}" for t in spec.tasks))
     print("  test       " + "  ".join(f"{t.objective}={rec.test[t.name][t.metric]:.4f}" for t in spec.tasks))
+
+
+def print_baselines(study: Study, *, brief: bool = False) -> None:
+    """The study's baselines: a table (metrics, cost against ``ew``, the front trials that dominate each) and which the
+    front dominates; ``brief``: the last part only."""
+    if not study.baselines():
+        return
+    from paretomoo.report._from_study import baseline_lines, study_baselines
+
+    rows = study_baselines(study)
+    if not brief:
+        names = study.spec.objectives
+        head = ["baseline", *[f"{o} val" for o in names], *[f"{o} test" for o in names], "cost ÷ ew", "dominated by"]
+        body = [
+            [b.method, *[f"{v:.4f}" for v in b.values], *[f"{v:.4f}" for v in b.test], f"{b.cost:.2f}", _trials(b.dominated_by)]
+            for b in rows
+        ]
+        widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(head)]
+        print("  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True)))
+        for r in body:
+            print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
+    for line in baseline_lines(rows):
+        print(line)
+
+
+def _trials(numbers: list[int]) -> str:
+    if not numbers:
+        return "-"
+    shown = ", ".join(map(str, numbers[:6]))
+    return f"trials {shown}" + (f" (+{len(numbers) - 6})" if len(numbers) > 6 else "")

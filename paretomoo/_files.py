@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from paretomoo.errors import UserError
 
 
-def writable_folder(path: str | Path, flag: str = "--out") -> Path:
+def writable_folder(path: str | os.PathLike[str], flag: str = "--out") -> Path:
     """``path`` as a folder that exists and can be written; a ``UserError`` naming ``flag`` otherwise."""
     out = Path(path)
     if out.exists() and not out.is_dir():

@@ -5,8 +5,12 @@
     paretomoo plot STUDY     front figures to plots/<study>/
     paretomoo pick STUDY     choose one trade-off and say why
     paretomoo export STUDY   write λ, metrics, spec and weights of one trial
+    paretomoo report STUDY   one self-contained HTML report
+    paretomoo compare STUDY STUDY...     fronts overlaid, hypervolumes against one reference
+    paretomoo baseline SPEC --method M   adaptive-weighting baselines, stored beside the trials
 
 STUDY is a spec file (which names its storage) or a study name with --storage.
+Every command is a thin layer over ``paretomoo.api`` (``paretomoo.open_study``).
 Bad input ends with one line on stderr and exit code 2.
 """
 
@@ -22,18 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from paretomoo._console import ProgressLine, print_choice, print_status
+from paretomoo._console import ProgressLine, print_baselines, print_choice, print_status
 from paretomoo.errors import StudyWarning, UserError
 
 if TYPE_CHECKING:  # the command line loads these only for the commands that use them
-    import numpy as np
-
-    from paretomoo.decide import Choice, Constraint
-    from paretomoo.noise import Noise
-    from paretomoo.spec import StudySpec
-    from paretomoo.store import Record, Store
+    from paretomoo.api import Study
+    from paretomoo.store import BaselineRecord, Store
     from paretomoo.study import Layout
-    from paretomoo.summary import Summary
     from paretomoo.trainer import Trainer
 
 
@@ -91,6 +90,25 @@ def _parser() -> argparse.ArgumentParser:
     plot = study_cmd("plot", "write front figures (PNG)")
     plot.add_argument("--out", help="folder (default: plots/<study>/)")
 
+    report = study_cmd("report", "write one self-contained HTML report of the study (works offline)")
+    report.add_argument("--out", help="the HTML file (default: plots/<study>/report.html)")
+
+    comp = sub.add_parser("compare", help="overlay several studies' fronts against a common reference point")
+    comp.add_argument("studies", nargs="+", help="spec files, or study names with --storage")
+    comp.add_argument("--storage", help="SQLAlchemy URL of the study store (for study names)")
+    comp.add_argument("--out", help="the HTML report (default: plots/compare-<a>-vs-<b>/report.html)")
+
+    from paretomoo.baselines import METHODS
+
+    base = sub.add_parser("baseline", help="train adaptive-weighting baselines (one model per method) and store them in the study")
+    base.add_argument("spec", help="study spec (.toml); the study is created if new")
+    base.add_argument(
+        "--method", action="append", required=True, help=f"one of {', '.join(METHODS)}, a comma-separated list, or all (repeatable)"
+    )
+    base.add_argument("--storage", help="SQLAlchemy URL of the study store (default: the spec's)")
+    base.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the spec's)")
+    base.add_argument("--seed", type=int, help="training seed (default: the spec's training.seed)")
+
     for c in (
         study_cmd("pick", "choose one trade-off from the front and say why"),
         study_cmd("export", "write one trial's λ, metrics, spec and weights"),
@@ -138,7 +156,17 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": _run, "worker": _worker, "status": _status, "plot": _plot, "pick": _pick, "export": _export}
+    commands = {
+        "run": _run,
+        "worker": _worker,
+        "status": _status,
+        "plot": _plot,
+        "report": _report,
+        "compare": _compare,
+        "baseline": _baseline,
+        "pick": _pick,
+        "export": _export,
+    }
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", StudyWarning)
@@ -207,7 +235,9 @@ def _run(args: argparse.Namespace) -> int:
 
     store = run_study(spec, storage=args.storage, device=args.device, on_start=on_start, on_progress=bar.update)
     bar.close()
-    print_status(store, with_hint=True, target=args.spec)
+    from paretomoo.api import Study
+
+    print_status(Study(store), with_hint=True, target=args.spec)
     return 0
 
 
@@ -240,150 +270,107 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- status -------------------------------------------------------------------
+# -- status / plot / report / compare ---------------------------------------------------
 
 
-def _open(args: argparse.Namespace) -> Store:
-    from paretomoo.store import Store
+def _open(args: argparse.Namespace) -> Study:
+    from paretomoo.api import open_study
 
-    return Store.open(args.study, args.storage)
+    return open_study(args.study, args.storage)
 
 
 def _status(args: argparse.Namespace) -> int:
-    store = _open(args)
+    study = _open(args)
     if args.json:
         from paretomoo.store import dumps
-        from paretomoo.summary import summarize
 
-        records = store.records()
-        s = summarize(store.spec, records)
+        s = study.summary
         p_front = {r.number: float(p) for r, p in zip(s.complete, s.p_front, strict=False)}
-        print(dumps(records, p_front))
+        print(dumps(s.records, p_front))
         return 0
-    print_status(store, with_hint=False, target=args.study)
+    print_status(study, with_hint=False, target=args.study)
     return 0
 
 
-# -- plot ---------------------------------------------------------------------
-
-
 def _plot(args: argparse.Namespace) -> int:
-    from paretomoo._files import writable_folder
-    from paretomoo.plots import write_plots
-    from paretomoo.summary import summarize
-
-    store = _open(args)
-    s = summarize(store.spec, store.records())
-    if not s.complete:
-        raise UserError(f"study {store.spec.name!r} has no complete trial yet; run it first (paretomoo run SPEC)")
-    choice = _choose(s, None, [])
-    out = writable_folder(args.out or f"plots/{store.spec.name}")
-    for path in write_plots(s, store.spec.task_names, store.spec.name, out, chosen=s.complete[choice.index].number):
+    for path in _open(args).plot(args.out):
         print(path)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    print(_open(args).report(args.out))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from paretomoo.api import open_study
+    from paretomoo.comparison import compare
+
+    studies = [open_study(target, args.storage) for target in args.studies]
+    print("\n".join(compare(studies).lines()))
+    out = args.out or f"plots/compare-{'-vs-'.join(st.name for st in studies[:3])}/report.html"
+    print(studies[0].report(out, others=studies[1:]))
+    return 0
+
+
+# -- baselines ------------------------------------------------------------------
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from paretomoo.api import open_study, train_baselines
+    from paretomoo.baselines import METHODS
+    from paretomoo.spec import load_spec
+
+    methods = [m.strip() for text in args.method for m in text.split(",") if m.strip()]
+    if "all" in methods:
+        methods = list(METHODS)
+
+    spec = load_spec(args.spec)
+
+    def shown(rec: BaselineRecord) -> None:
+        if rec.state != "complete":
+            print(f"baseline {rec.method} (seed {rec.seed}) failed: {rec.fail_reason}")
+            return
+        print(
+            f"baseline {rec.method} (seed {rec.seed}, {rec.seconds:.1f} s): "
+            + "  ".join(f"{o}={v:.4f}" for o, v in zip(spec.objectives, rec.values, strict=True))
+        )
+
+    train_baselines(spec, methods, storage=args.storage, seed=args.seed, device=args.device, on_result=shown)
+    study = open_study(args.spec, args.storage)
+    print_baselines(study)
     return 0
 
 
 # -- pick / export --------------------------------------------------------------
 
 
-def _preferences(s: Summary, weights: str | None, constraints: list[str]) -> tuple[np.ndarray | None, list[Constraint]]:
-    """``--weights`` and ``--constraint`` read against the study's objectives."""
-    from paretomoo.decide import parse_constraint, parse_weights
-
-    return (parse_weights(weights, s.names) if weights else None), [parse_constraint(c, s.names) for c in constraints]
-
-
-def _choose(s: Summary, weights: str | None, constraints: list[str]) -> Choice:
-    from paretomoo.decide import pick
-
-    w, cs = _preferences(s, weights, constraints)
-    return pick(s.values, s.names, s.directions, weights=w, constraints=cs, labels=_labels(s), evidence=s.evidence)
-
-
-def _labels(s: Summary) -> list[str]:
-    return [f"trial {r.number}" for r in s.complete]
-
-
-def _print_firmness(s: Summary, choice: Choice, weights: str | None, constraints: list[str]) -> None:
-    """How firm the pick is under noise: the trials within noise of it, its stability, and the conflict verdict."""
-    from paretomoo.decide import stability
-    from paretomoo.summary import LEVEL
-
-    if s.evidence is None:
-        return
-    w, cs = _preferences(s, weights, constraints)
-    st = stability(s.evidence, choice.index, s.names, s.directions, weights=w, constraints=cs, level=LEVEL)
-    labels = _labels(s)
-    print(f"  within noise of {labels[choice.index]} on every objective: {', '.join(labels[i] for i in st.within) or 'none'}")
-    noise = "seed and row noise" if s.evidence.seed_noise_measured else "row noise only: seed noise not measured"
-    print(
-        f"  stability {st.share:.2f}: {round(st.share * st.replicates)} of {st.replicates} replicates of the means ({noise}) "
-        f"pick {labels[choice.index]} or a trial within noise of it"
-    )
-    if s.verdict is not None:
-        print(s.verdict.text)
-
-
 def _pick(args: argparse.Namespace) -> int:
-    from paretomoo.summary import summarize
-
-    store = _open(args)
-    s = summarize(store.spec, store.records())
-    choice = _choose(s, args.weights, args.constraint)
-    rec = s.complete[choice.index]
-    print_choice(store.spec, rec, choice.reason)
-    _print_firmness(s, choice, args.weights, args.constraint)
-    if args.noise:
-        print(_noise(store.spec, rec, args.noise).describe(store.spec.objectives))
+    study = _open(args)
+    p = study.pick(args.weights, args.constraint, noise=args.noise)
+    print_choice(study.spec, p.record, p.reason)
+    for line in p.lines():
+        print(line)
+    if p.seed_noise is not None:
+        print(p.seed_noise.describe(study.spec.objectives))
     return 0
 
 
-def _noise(spec: StudySpec, rec: Record, n: int) -> Noise:
-    import numpy as np
-
-    from paretomoo.noise import seed_noise
-
-    # seeds after the ones the trial trained under (repeat r of a λ is training.seed + r)
-    first = spec.training.seed + max(rec.repeats, 1)
-    return seed_noise(spec, np.array([rec.lam[t] for t in spec.task_names]), n, spec.training.device, first_seed=first)
-
-
 def _export(args: argparse.Namespace) -> int:
-    from paretomoo._files import writable_folder
-    from paretomoo.summary import summarize
-
-    store = _open(args)
+    study = _open(args)
     if args.trial is not None and (args.pick or args.weights or args.constraint):
         raise UserError("--trial names the trial itself; drop --pick, --weights and --constraint, or drop --trial")
-    if args.trial is not None:
-        rec, reason = store.record(args.trial), "chosen by number"
-        if rec.state != "complete":
-            raise UserError(
-                f"trial {rec.number} is {rec.state}, so it has no model to export; pick a complete trial (see paretomoo status)"
-            )
-    else:
-        s = summarize(store.spec, store.records())
-        choice = _choose(s, args.weights, args.constraint)
-        rec, reason = s.complete[choice.index], choice.reason
-    # everything that can be refused is checked before the slow part (retraining for --noise)
-    out = writable_folder(args.out or f"exports/{store.spec.name}-trial{rec.number}")
-    noise = _noise(store.spec, rec, args.noise) if args.noise else None
-
-    from paretomoo.export import export_trial, verify_export
-
-    path = export_trial(store, rec.number, out, reason=reason, noise=noise.to_dict(store.spec.objectives) if noise else None)
-    print_choice(store.spec, rec, reason)
-    if noise is not None:
-        print(noise.describe(store.spec.objectives))
-    print(f"exported trial {rec.number} to {path}/ (lambda.json, metrics.json, spec.toml, model.pt)")
-    if not args.no_verify:
-        diff = verify_export(path)
-        if diff > 1e-4:
-            raise UserError(
-                f"the exported model does not reproduce the stored validation metrics (max |Δ| = {diff:.3g}); was the data changed?"
-            )
-        print(f"verified: re-measured validation metrics match the stored ones (max |Δ| = {diff:.2g})")
-    print(f'load it: model = paretomoo.load_model("{path}")')
+    e = study.export(
+        args.out, trial=args.trial, weights=args.weights, constraints=args.constraint, noise=args.noise, verify=not args.no_verify
+    )
+    print_choice(study.spec, e.pick.record, e.pick.reason)
+    if e.pick.seed_noise is not None:
+        print(e.pick.seed_noise.describe(study.spec.objectives))
+    print(f"exported trial {e.pick.trial} to {e.path}/ (lambda.json, metrics.json, spec.toml, model.pt)")
+    if e.verified is not None:
+        print(f"verified: re-measured validation metrics match the stored ones (max |Δ| = {e.verified:.2g})")
+    print(f'load it: model = paretomoo.load_model("{e.path}")')
     return 0
 
 

@@ -4,6 +4,7 @@ figure), then drawn by a thin matplotlib function."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,6 +26,7 @@ class PairsData(NamedTuple):
     chosen: int | None  # row index of the picked trial
     se: np.ndarray  # [n, m] standard errors (0 where no noise was measured): the error bars
     p_front: np.ndarray  # [n] P(on the front); points below FADED are drawn faint
+    baselines: tuple[tuple[str, np.ndarray], ...] = ()  # (method, natural validation metrics [m]): labelled markers
 
 
 class HistoryData(NamedTuple):
@@ -34,6 +36,8 @@ class HistoryData(NamedTuple):
     high: np.ndarray
 
 
+# One marker per baseline method (paretomoo.baselines), in the order they are given.
+BASELINE_MARKERS = ("s", "^", "D", "v", "P", "X", "<", ">")
 # A point on the front in fewer than half of the replicates is drawn faint.
 FADED = 0.5
 # Replicates behind the hypervolume history's interval (each needs one hypervolume per trial).
@@ -46,13 +50,14 @@ class LambdaData(NamedTuple):
     lam: np.ndarray  # [n_front, k]
 
 
-def pairs_data(s: Summary, chosen: int | None = None) -> PairsData:
+def pairs_data(s: Summary, chosen: int | None = None, baselines: Sequence[tuple[str, np.ndarray]] = ()) -> PairsData:
     m = len(s.names)
     row = next((i for i, r in enumerate(s.complete) if r.number == chosen), None)
     n = len(s.complete)
     se = s.se if s.evidence is not None else np.zeros((n, m))
     p_front = s.p_front if s.evidence is not None else s.on_front.astype(np.float64)
-    return PairsData(s.names, s.values, s.on_front, list(itertools.combinations(range(m), 2)), row, se, p_front)
+    pairs = list(itertools.combinations(range(m), 2))
+    return PairsData(s.names, s.values, s.on_front, pairs, row, se, p_front, tuple((name, np.asarray(v)) for name, v in baselines))
 
 
 def history_data(s: Summary) -> HistoryData:
@@ -91,6 +96,10 @@ def draw_pairs(d: PairsData, path: Path, title: str) -> None:
             ax.scatter(
                 d.values[d.chosen, i], d.values[d.chosen, j], s=120, facecolors="none", edgecolors="k", linewidths=1.5, label="picked"
             )
+        for k, (method, v) in enumerate(d.baselines):
+            marker = BASELINE_MARKERS[k % len(BASELINE_MARKERS)]
+            ax.scatter(v[i], v[j], s=46, marker=marker, c="#1f77b4", edgecolors="k", linewidths=0.5, zorder=3, label=f"baseline {method}")
+            ax.annotate(method, (v[i], v[j]), xytext=(4, 4), textcoords="offset points", fontsize=7, color="#1f77b4")
         ax.set_xlabel(f"{d.names[i]} (val)")
         ax.set_ylabel(f"{d.names[j]} (val)")
         ax.grid(alpha=0.3)
@@ -135,12 +144,20 @@ def draw_lambda(d: LambdaData, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def write_plots(s: Summary, tasks: list[str], study: str, out_dir: str | Path, chosen: int | None = None) -> list[Path]:
-    """Write the three front figures of a study; return their paths."""
+def write_plots(
+    s: Summary,
+    tasks: list[str],
+    study: str,
+    out_dir: str | Path,
+    chosen: int | None = None,
+    baselines: Sequence[tuple[str, np.ndarray]] = (),
+) -> list[Path]:
+    """Write the three front figures of a study (``baselines``: (method, validation metrics) drawn as labelled points); return
+    their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "front_pairs.png", out / "hypervolume.png", out / "front_lambda.png"]
-    draw_pairs(pairs_data(s, chosen), paths[0], f"{study}: {len(s.front)} of {len(s.complete)} trials on the front")
+    draw_pairs(pairs_data(s, chosen, baselines), paths[0], f"{study}: {len(s.front)} of {len(s.complete)} trials on the front")
     lo, hi = s.hv_interval
     band = f" [{lo:.4g}, {hi:.4g}]" if hi > lo else ""
     draw_history(history_data(s), paths[1], f"{study}: hypervolume {s.hv:.4g}{band}")

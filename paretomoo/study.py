@@ -97,18 +97,26 @@ def prepare(
     spec: StudySpec, *, storage: str | None = None, device: str | None = None, heartbeat: int = 10
 ) -> tuple[Store, Trainer, Layout]:
     """Load the data, open (or create) the study and choose how to train."""
+    store, trainer = open_for_training(spec, storage=storage, device=device, heartbeat=heartbeat)
+    layout = choose_layout(spec, trainer.device, trainer.member_bytes)
+    # The optimizer's module (pymoo, Optuna) loads here, with the rest of the start-up,
+    # rather than in the first proposal under the study lock.
+    PROPOSERS[spec.search.optimizer].load()
+    return store, trainer, layout
+
+
+def open_for_training(
+    spec: StudySpec, *, storage: str | None = None, device: str | None = None, heartbeat: int | None = None
+) -> tuple[Store, Trainer]:
+    """Load the data onto the device, then open (or create) the study and record the model's shape."""
     # Data first: a bad data file or task must not leave an empty study behind.
     data = load_data(spec.data)
     trainer = Trainer(spec, data, device or spec.training.device)
     about = {"fingerprint": data.fingerprint(), "root": data_root(spec.data)}
     store = Store.create_or_resume(spec, storage, heartbeat=heartbeat, data=about)
-    layout = choose_layout(spec, trainer.device, trainer.member_bytes)
     if "model_shape" not in store.study.user_attrs:
         store.study.set_user_attr("model_shape", trainer.shape.to_dict())
-    # The optimizer's module (pymoo, Optuna) loads here, with the rest of the start-up,
-    # rather than in the first proposal under the study lock.
-    PROPOSERS[spec.search.optimizer].load()
-    return store, trainer, layout
+    return store, trainer
 
 
 def execute(

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The demo: set up, run the e-commerce study, draw its front, pick a trade-off and export it.
+# The demo: set up, run the e-commerce study, draw its front, train two adaptive-weighting baselines beside it,
+# pick a trade-off, export it and write the HTML report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 PM="$VENV/bin/paretomoo"
 "$PM" run studies/ecommerce.toml "$@"
+"$PM" baseline studies/ecommerce.toml --method uw,pcgrad
 "$PM" plot studies/ecommerce.toml
 "$PM" pick studies/ecommerce.toml
 "$PM" export studies/ecommerce.toml --pick --constraint "fraud_pr_auc>=0.20" --noise 3 --out exports/ecommerce
+"$PM" report studies/ecommerce.toml

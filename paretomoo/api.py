@@ -1,0 +1,379 @@
+"""The public API: everything the command line does, from a notebook.
+
+    import paretomoo
+    study = paretomoo.open_study("studies/ecommerce.toml")
+    study.trials_dataframe()                 # every trial: λ, validation and test metrics, P(front)
+    study.front()                            # the non-dominated trials
+    p = study.pick(constraints=["fraud_pr_auc>=0.3"])
+    print(p.reason, *p.lines(), sep="\\n")
+    study.export("exports/ecommerce")        # λ, metrics, spec and weights of the pick
+    study.report()                           # one self-contained HTML file
+
+The command line (``paretomoo.cli``) is a thin layer over this module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from paretomoo.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from paretomoo.decide import Constraint
+    from paretomoo.noise import Noise
+    from paretomoo.spec import StudySpec
+    from paretomoo.store import BaselineRecord, Record, Store
+    from paretomoo.summary import Summary
+
+Weights = str | Mapping[str, float] | None
+
+
+def open_study(spec_or_name: str | os.PathLike[str], storage: str | None = None) -> Study:
+    """Open a stored study.
+
+    Args:
+        spec_or_name: a spec file (which names its storage), or a study name (with ``storage``).
+        storage: SQLAlchemy URL of the study store (default: the spec's).
+
+    Returns:
+        The study; it reads the store when asked, so it sees trials other processes add
+        (call ``refresh()`` for the latest).
+    """
+    from paretomoo.store import Store
+
+    return Study(Store.open(os.fspath(spec_or_name), storage))
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One trade-off chosen from the front, and how firm the choice is under noise.
+
+    ``within`` are the trials within noise of it on every objective, ``stability``
+    the share of replicates of the trials' means whose own pick is it or one of
+    those (None where the study holds no noise estimate), ``verdict`` the conflict
+    verdict, ``seed_noise`` the retrainings asked for with ``noise=N``.
+    """
+
+    trial: int
+    record: Record
+    reason: str
+    within: list[int]
+    stability: float | None
+    replicates: int
+    noise_covered: str
+    verdict: str | None
+    seed_noise: Noise | None = None
+
+    def lines(self) -> list[str]:
+        """The firmness of the pick, in the words the command line prints."""
+        if self.stability is None:
+            return []
+        within = ", ".join(f"trial {n}" for n in self.within) or "none"
+        out = [
+            f"  within noise of trial {self.trial} on every objective: {within}",
+            f"  stability {self.stability:.2f}: {round(self.stability * self.replicates)} of {self.replicates} replicates of the "
+            f"means ({self.noise_covered}) pick trial {self.trial} or a trial within noise of it",
+        ]
+        return out + ([self.verdict] if self.verdict else [])
+
+
+@dataclass(frozen=True)
+class Exported:
+    """An export folder, the pick it holds, and how well it re-measured (``verified``: max |Δ|, None if not checked)."""
+
+    path: Path
+    pick: Pick
+    verified: float | None
+
+
+class Study:
+    """A stored study: its trials, front, pick, export, plots, report and baselines."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._summary: Summary | None = None
+
+    @property
+    def name(self) -> str:
+        return self.store.spec.name
+
+    @property
+    def spec(self) -> StudySpec:
+        return self.store.spec
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return f"<paretomoo.Study {self.name!r}: {len(s.complete)} complete trials, front {len(s.front)} points, hypervolume {s.hv:.4g}>"
+
+    def refresh(self) -> Study:
+        """Read the store again on next use (trials other processes added)."""
+        self._summary = None
+        return self
+
+    @property
+    def summary(self) -> Summary:
+        """The front, its hypervolume and the evidence behind them (``paretomoo.summary.Summary``)."""
+        if self._summary is None:
+            from paretomoo.summary import summarize
+
+            self._summary = summarize(self.spec, self.store.records())
+        return self._summary
+
+    # -- tables ----------------------------------------------------------------------
+
+    def trials_dataframe(self) -> pd.DataFrame:
+        """Every trial, one row each (as Optuna's ``study.trials_dataframe()``).
+
+        Columns: ``number``, ``state``, ``lambda_<task>``, ``val_<objective>`` and
+        ``val_se_<objective>`` (mean over seeds and its standard error),
+        ``test_<objective>``, ``test_se_<objective>``, ``repeats``, ``seconds``,
+        ``on_front``, ``p_front`` (NaN where no noise is measured or the trial is not
+        complete), ``repeat_of`` and ``fail_reason``. Objectives are natural metrics
+        (AUC: higher is better) named ``<task>_<metric>``.
+        """
+        import pandas as pd
+
+        s = self.summary
+        front = {r.number for r in s.front}
+        p = {r.number: float(v) for r, v in zip(s.complete, s.p_front, strict=False)}
+        rows = []
+        for r in s.records:
+            row: dict[str, object] = {"number": r.number, "state": r.state}
+            row.update({f"lambda_{t}": r.lam.get(t, np.nan) for t in self.spec.task_names})
+            for t in self.spec.tasks:
+                for split, means, ses in (("val", r.val, r.val_se), ("test", r.test, r.test_se)):
+                    row[f"{split}_{t.objective}"] = means.get(t.name, {}).get(t.metric, np.nan)
+                    row[f"{split}_se_{t.objective}"] = ses.get(t.name, {}).get(t.metric, np.nan)
+            row.update(
+                repeats=r.repeats,
+                seconds=r.seconds,
+                on_front=r.number in front,
+                p_front=p.get(r.number, np.nan),
+                repeat_of=r.repeat_of,
+                fail_reason=r.fail_reason,
+            )
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def front(self) -> pd.DataFrame:
+        """The rows of ``trials_dataframe()`` on the front (validation means, non-dominated)."""
+        df = self.trials_dataframe()
+        return df[df["on_front"]].reset_index(drop=True)
+
+    def baselines(self) -> list[BaselineRecord]:
+        """The adaptive-weighting baselines trained for this study (``train_baselines``)."""
+        return self.store.baselines.records()
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def pick(self, weights: Weights = None, constraints: Sequence[str] = (), noise: int | None = None) -> Pick:
+        """Choose one trade-off from the front and say why.
+
+        Args:
+            weights: preference per objective, ``"click_auc=2,fraud_pr_auc=1"`` or a mapping
+                (default: the knee of the front).
+            constraints: bounds such as ``"fraud_pr_auc>=0.30"``, or with a confidence
+                ``"fraud_pr_auc>=0.30@0.9"``.
+            noise: retrain the chosen λ under this many (≥ 2) other seeds and attach the spread.
+
+        Returns:
+            The pick: trial, reason, and its firmness under noise.
+        """
+        from paretomoo.decide import pick, stability
+        from paretomoo.summary import LEVEL
+
+        s = self.summary
+        if not s.complete:
+            raise UserError(f"study {self.name!r} has no complete trial yet; run it first (paretomoo run SPEC)")
+        w, cs = self._preferences(weights, constraints)
+        labels = [f"trial {r.number}" for r in s.complete]
+        choice = pick(s.values, s.names, s.directions, weights=w, constraints=cs, labels=labels, evidence=s.evidence)
+        rec = s.complete[choice.index]
+        within: list[int] = []
+        share: float | None = None
+        replicates = 0
+        covered = ""
+        if s.evidence is not None:
+            st = stability(s.evidence, choice.index, s.names, s.directions, weights=w, constraints=cs, level=LEVEL)
+            within, share, replicates = [s.complete[i].number for i in st.within], st.share, st.replicates
+            covered = "seed and row noise" if s.evidence.seed_noise_measured else "row noise only: seed noise not measured"
+        verdict = s.verdict.text if s.verdict is not None else None
+        seeds = self._seed_noise(rec, noise) if noise else None
+        return Pick(rec.number, rec, choice.reason, within, share, replicates, covered, verdict, seeds)
+
+    def _preferences(self, weights: Weights, constraints: Sequence[str]) -> tuple[np.ndarray | None, list[Constraint]]:
+        from paretomoo.decide import parse_constraint, parse_weights
+
+        names = self.spec.objectives
+        if isinstance(weights, Mapping):
+            weights = ",".join(f"{k}={v}" for k, v in weights.items())
+        if isinstance(constraints, str):
+            constraints = [constraints]
+        return (parse_weights(weights, names) if weights else None), [parse_constraint(c, names) for c in constraints]
+
+    def _seed_noise(self, rec: Record, n: int) -> Noise:
+        from paretomoo.noise import seed_noise
+
+        if n < 2:
+            raise UserError(f"noise needs at least 2 seeds to measure a spread, got {n}")
+        # seeds after the ones the trial trained under (repeat r of a λ is training.seed + r)
+        first = self.spec.training.seed + max(rec.repeats, 1)
+        lam = np.array([rec.lam[t] for t in self.spec.task_names])
+        return seed_noise(self.spec, lam, n, self.spec.training.device, first_seed=first)
+
+    def export(
+        self,
+        out: str | os.PathLike[str] | None = None,
+        *,
+        trial: int | None = None,
+        weights: Weights = None,
+        constraints: Sequence[str] = (),
+        noise: int | None = None,
+        verify: bool = True,
+    ) -> Exported:
+        """Write one trial's λ, metrics, spec and weights to a folder, and check the weights re-measure.
+
+        Args:
+            out: the folder (default ``exports/<study>-trial<N>``).
+            trial: the trial number; default what ``pick(weights, constraints)`` chooses.
+            noise: retrain its λ under this many other seeds first; the spread goes into metrics.json.
+            verify: re-measure the exported model on the validation rows (a ``UserError`` if it differs).
+        """
+        from paretomoo._files import writable_folder
+        from paretomoo.export import export_trial, verify_export
+
+        if trial is not None and (weights or constraints):
+            raise UserError("export(trial=N) names the trial itself; drop weights and constraints, or drop trial")
+        if trial is not None:
+            rec = self.store.record(trial)
+            if rec.state != "complete":
+                raise UserError(
+                    f"trial {rec.number} is {rec.state}, so it has no model to export; pick a complete trial (see paretomoo status)"
+                )
+            chosen = Pick(rec.number, rec, "chosen by number", [], None, 0, "", None)
+        else:
+            chosen = self.pick(weights, constraints)
+        # everything that can be refused is checked before the slow part (retraining for noise)
+        folder = writable_folder(out or f"exports/{self.name}-trial{chosen.trial}")
+        if noise:
+            chosen = Pick(**{**chosen.__dict__, "seed_noise": self._seed_noise(chosen.record, noise)})
+        sn = chosen.seed_noise.to_dict(self.spec.objectives) if chosen.seed_noise is not None else None
+        path = export_trial(self.store, chosen.trial, folder, reason=chosen.reason, noise=sn)
+        diff = None
+        if verify:
+            diff = verify_export(path)
+            if diff > 1e-4:
+                raise UserError(
+                    f"the exported model does not reproduce the stored validation metrics (max |Δ| = {diff:.3g}); was the data changed?"
+                )
+        return Exported(path, chosen, diff)
+
+    # -- figures -----------------------------------------------------------------------
+
+    def plot(self, out: str | os.PathLike[str] | None = None) -> list[Path]:
+        """Write the front figures (PNG) to ``out`` (default ``plots/<study>/``); the knee is marked."""
+        from paretomoo._files import writable_folder
+        from paretomoo.plots import write_plots
+
+        chosen = self.pick().trial
+        folder = writable_folder(out or f"plots/{self.name}")
+        return write_plots(self.summary, self.spec.task_names, self.name, folder, chosen=chosen, baselines=self._baseline_points())
+
+    def report(self, out: str | os.PathLike[str] | None = None, others: Sequence[Study] = ()) -> Path:
+        """Write one self-contained HTML report (default ``plots/<study>/report.html``); ``others``: studies to compare with."""
+        from paretomoo.report import write_report
+        from paretomoo.report._from_study import report_data
+
+        return write_report(report_data(self, others), _html_path(out or f"plots/{self.name}/report.html"))
+
+    def _baseline_points(self) -> list[tuple[str, np.ndarray]]:
+        return [(b.method, np.asarray(b.values)) for b in self.baselines() if b.state == "complete"]
+
+    # -- baselines ---------------------------------------------------------------------
+
+    def train_baselines(
+        self,
+        methods: Sequence[str],
+        *,
+        seed: int | None = None,
+        device: str | None = None,
+        on_result: Callable[[BaselineRecord], None] | None = None,
+    ) -> list[BaselineRecord]:
+        """Train one model per adaptive-weighting method (``paretomoo.baselines.METHODS``) and store it.
+
+        A method already stored under the same seed is not trained again. ``ew`` (equal
+        weights, a fixed-λ training through the same loop) is trained too, as the yardstick
+        of every method's cost. Returns the records of ``ew`` and ``methods``, in that order.
+        """
+        out = train_baselines(self.spec, methods, storage=self.store.storage.url, seed=seed, device=device, on_result=on_result)
+        self.refresh()
+        return out
+
+
+def train_baselines(
+    spec: StudySpec | str | os.PathLike[str],
+    methods: Sequence[str],
+    *,
+    storage: str | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    on_result: Callable[[BaselineRecord], None] | None = None,
+) -> list[BaselineRecord]:
+    """Train and store the baselines ``methods`` of the study a spec declares (created if new); see ``Study.train_baselines``."""
+    from paretomoo.baselines import METHODS, train_baseline
+    from paretomoo.spec import load_spec
+
+    spec = spec if not isinstance(spec, str | os.PathLike) else load_spec(os.fspath(spec))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise UserError(f"unknown baseline method {unknown[0]!r}; use one of {', '.join(METHODS)}")
+    for m in methods:
+        METHODS[m].check()  # a missing optional package is refused before any training
+    from paretomoo.study import open_for_training
+
+    store, trainer = open_for_training(spec, storage=storage, device=device)
+    trainer.warm_up()  # a process's first optimizer pays a one-off import: not the first method's cost
+    s = spec.training.seed if seed is None else seed
+    wanted = ["ew", *[m for m in dict.fromkeys(methods) if m != "ew"]]
+    out = []
+    for m in wanted:
+        rec = store.baselines.find(m, s)
+        if rec is None:
+            r = train_baseline(trainer, m, s)
+            rec = store.baselines.add(
+                m,
+                s,
+                val=r.val,
+                test=r.test,
+                val_se=r.val_boot_se,
+                test_se=r.test_boot_se,
+                weights=dict(zip(spec.task_names, map(float, r.lam), strict=True)),
+                seconds=r.seconds,
+                device=str(trainer.device),
+                failed=r.failed,
+            )
+        out.append(rec)
+        if on_result is not None:
+            on_result(rec)
+    return out
+
+
+def _html_path(path: str | os.PathLike[str]) -> Path:
+    """An output file the report can be written to: its folder is created; a folder or an unwritable place is refused."""
+    from paretomoo._files import writable_folder
+
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"--out {p} is a folder; give the report's file name, e.g. {p / 'report.html'}")
+    writable_folder(p.parent if str(p.parent) else ".", "--out")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UserError(f"cannot write {p} (permission denied); choose another --out")
+    return p
