@@ -3,6 +3,7 @@
 # pick a trade-off, export it and write the HTML report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PARETOMOO_EXTRAS="${PARETOMOO_EXTRAS:-[baselines]}"  # TorchJD, for the PCGrad baseline
 source scripts/setup.sh
 PM="$VENV/bin/paretomoo"
 "$PM" run studies/ecommerce.toml "$@"
