@@ -85,18 +85,7 @@ def main() -> None:
         row: dict[str, dict[str, object]] = {}
         for m in methods:
             res = train_baseline(trainer, m, seed)
-            store.baselines.add(
-                m,
-                seed,
-                val=res.val,
-                test=res.test,
-                val_se=res.val_boot_se,
-                test_se=res.test_boot_se,
-                weights=dict(zip(spec.task_names, map(float, res.lam), strict=True)),
-                seconds=res.seconds,
-                device="cpu",
-                failed=res.failed,
-            )
+            store.baselines.add_result(m, res, "cpu")
             row[m] = {"seconds": res.seconds, "failed": res.failed}
             print(f"  seed {seed} {m:9s} {res.seconds:6.1f} s" + (f"  failed: {res.failed}" if res.failed else ""), flush=True)
         lam = rng.dirichlet(np.ones(len(spec.tasks)), args.population)

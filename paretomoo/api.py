@@ -347,19 +347,7 @@ def train_baselines(
     for m in wanted:
         rec = store.baselines.find(m, s)
         if rec is None:
-            r = train_baseline(trainer, m, s)
-            rec = store.baselines.add(
-                m,
-                s,
-                val=r.val,
-                test=r.test,
-                val_se=r.val_boot_se,
-                test_se=r.test_boot_se,
-                weights=dict(zip(spec.task_names, map(float, r.lam), strict=True)),
-                seconds=r.seconds,
-                device=str(trainer.device),
-                failed=r.failed,
-            )
+            rec = store.baselines.add_result(m, train_baseline(trainer, m, s), str(trainer.device))
         out.append(rec)
         if on_result is not None:
             on_result(rec)

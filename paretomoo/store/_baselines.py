@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 from optuna.study import StudyDirection
@@ -55,6 +55,19 @@ class BaselineRecord:
             "seconds": self.seconds,
             "fail_reason": self.fail_reason,
         }
+
+
+class Trained(Protocol):
+    """What a baseline training gives (``paretomoo.trainer.MemberResult``)."""
+
+    val: Metrics
+    test: Metrics
+    val_boot_se: Metrics
+    test_boot_se: Metrics
+    lam: Any  # [T] the method's mean task weights
+    seconds: float
+    seed: int
+    failed: str | None
 
 
 class Baselines:
@@ -132,6 +145,21 @@ class Baselines:
         )
         study.add_trial(trial)
         return self._record(trial)
+
+    def add_result(self, method: str, r: Trained, device: str) -> BaselineRecord:
+        """Store what ``paretomoo.baselines.train_baseline`` gave for ``method``."""
+        return self.add(
+            method,
+            r.seed,
+            val=r.val,
+            test=r.test,
+            val_se=r.val_boot_se,
+            test_se=r.test_boot_se,
+            weights=dict(zip(self.spec.task_names, map(float, r.lam), strict=True)),
+            seconds=r.seconds,
+            device=device,
+            failed=r.failed,
+        )
 
     def _record(self, t: optuna.trial.FrozenTrial) -> BaselineRecord:
         a = t.user_attrs
