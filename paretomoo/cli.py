@@ -31,6 +31,7 @@ from paretomoo.errors import StudyWarning, UserError
 
 if TYPE_CHECKING:  # the command line loads these only for the commands that use them
     from paretomoo.api import Study
+    from paretomoo.spec import StudySpec
     from paretomoo.store import BaselineRecord, Store
     from paretomoo.study import Layout
     from paretomoo.trainer import Trainer
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     base.add_argument("--storage", help="SQLAlchemy URL of the study store (default: the spec's)")
     base.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the spec's)")
     base.add_argument("--seed", type=int, help="training seed (default: the spec's training.seed)")
+    base.add_argument("--data-dir", help="folder the spec's data files are read from (default: data.data_dir, relative to the spec)")
 
     for c in (
         study_cmd("pick", "choose one trade-off from the front and say why"),
@@ -207,15 +209,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.workers:
         overrides["training"]["workers"] = args.workers
     if args.data_dir:
-        from paretomoo.data import SOURCES
-
-        if not SOURCES[spec.data.source].reads_files:
-            raise UserError(
-                f"--data-dir only applies to data sources that read files; {args.spec} uses {spec.data.source!r}, so drop the flag"
-            )
-        if not Path(args.data_dir).is_dir():
-            raise UserError(f"--data-dir {args.data_dir} is not a folder; pass the folder that holds the spec's data files")
-        overrides["data"] = {"data_dir": str(Path(args.data_dir).resolve())}
+        overrides["data"] = _data_dir(spec, args)
     spec = spec.replace(**overrides)
     from paretomoo.study import run_study  # torch, Optuna, pymoo: only once the spec and flags are known to be good
 
@@ -239,6 +233,17 @@ def _run(args: argparse.Namespace) -> int:
 
     print_status(Study(store), with_hint=True, target=args.spec)
     return 0
+
+
+def _data_dir(spec: StudySpec, args: argparse.Namespace) -> dict[str, object]:
+    """The ``[data]`` override of ``--data-dir``, refused for a source that reads no files or a path that is no folder."""
+    from paretomoo.data import SOURCES
+
+    if not SOURCES[spec.data.source].reads_files:
+        raise UserError(f"--data-dir only applies to data sources that read files; {args.spec} uses {spec.data.source!r}, so drop the flag")
+    if not Path(args.data_dir).is_dir():
+        raise UserError(f"--data-dir {args.data_dir} is not a folder; pass the folder that holds the spec's data files")
+    return {"data_dir": str(Path(args.data_dir).resolve())}
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -327,6 +332,8 @@ def _baseline(args: argparse.Namespace) -> int:
         methods = list(METHODS)
 
     spec = load_spec(args.spec)
+    if args.data_dir:
+        spec = spec.replace(data=_data_dir(spec, args))
 
     def shown(rec: BaselineRecord) -> None:
         if rec.state != "complete":
@@ -338,8 +345,7 @@ def _baseline(args: argparse.Namespace) -> int:
         )
 
     train_baselines(spec, methods, storage=args.storage, seed=args.seed, device=args.device, on_result=shown)
-    study = open_study(args.spec, args.storage)
-    print_baselines(study)
+    print_baselines(open_study(args.spec, args.storage))
     return 0
 
 

@@ -137,12 +137,15 @@ def _model_text(study: Study) -> str:
 
 
 def _budget_text(study: Study) -> str:
+    """What the spec asks for and what the store holds (a run's --trials, --optimizer or --repeats may differ from the spec)."""
     spec = study.spec
-    counts = ", ".join(f"{v} {k}" for k, v in sorted(study.summary.counts().items()))
-    repeats = f"{spec.search.repeats} seeds per λ" + (" near the front (adaptive)" if spec.search.adaptive else "")
+    s = study.summary
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts().items()))
+    seeds = sorted({r.repeats for r in s.complete})
+    measured = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
     return (
-        f"{spec.search.trials} trials by {spec.search.optimizer} (batch {spec.search.batch}, search seed {spec.search.seed}), "
-        f"{repeats}; stored: {counts}"
+        f"stored: {counts}; seeds per λ: {measured}. The spec asks for {spec.search.trials} trials by {spec.search.optimizer} "
+        f"(batch {spec.search.batch}, search seed {spec.search.seed})"
     )
 
 
@@ -154,7 +157,7 @@ def _wall_text(study: Study) -> str:
         return "unknown"
     span = (max(ends) - min(starts)).total_seconds()
     train = sum(r.seconds for r in study.summary.records if r.state in ("complete", "failed") and np.isfinite(r.seconds))
-    return f"{_clock(span)} from the first trial's start to the last one's end; {train:,.0f} s of training per λ summed"
+    return f"{_clock(span)} from the first trial's start to the last one's end; {train:,.1f} s of training, summed over λ"
 
 
 def _clock(seconds: float) -> str:
