@@ -334,3 +334,38 @@ def test_processes_count_physical_cores(tmp_path, monkeypatch) -> None:
     assert _parallel.physical_cores(str(tmp_path)) == 1
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 3})  # an unknown cpu counts as its own core
     assert _parallel.physical_cores(str(tmp_path)) == 3
+
+
+# -- scalarization ---------------------------------------------------------------------------
+
+
+def test_smooth_tchebycheff_lies_within_its_bounds_of_the_max() -> None:
+    from paretomoo.trainer import TCHEBYCHEFF_MU, _tchebycheff, _weighted_sum
+
+    g = torch.Generator().manual_seed(0)
+    lam = torch.rand(5, 4, generator=g)
+    losses, ideal = torch.rand(5, 4, generator=g) + 0.5, torch.rand(5, 4, generator=g) * 0.5
+    exact = (lam * (losses - ideal)).max(dim=1).values
+    smooth = _tchebycheff(lam, losses, ideal)
+    # max ≤ μ·logsumexp(x/μ) ≤ max + μ·log T
+    assert torch.all(smooth >= exact - 1e-6) and torch.all(smooth <= exact + TCHEBYCHEFF_MU * math.log(4) + 1e-6)
+    assert torch.allclose(_weighted_sum(lam, losses, None), (lam * losses).sum(dim=1))
+    # at the first step the ideal point is the losses themselves: every task's excess is 0
+    assert torch.allclose(_tchebycheff(lam, losses, None), torch.full((5,), TCHEBYCHEFF_MU * math.log(4)))
+
+
+def test_tchebycheff_members_train_as_they_would_alone_and_differ_from_the_weighted_sum(data) -> None:
+    from paretomoo.spec._sections import SCALARIZATION_NAMES
+    from paretomoo.trainer import SCALARIZATIONS
+
+    spec, dataset = data
+    assert list(SCALARIZATION_NAMES) == list(SCALARIZATIONS)
+    tch = Trainer(spec.replace(search={"scalarization": "tchebycheff"}), dataset, "cpu")
+    lam = lambdas(3)
+    population = tch.fit(lam)
+    for k in range(3):
+        assert identical(population[k], tch.fit(lam[k : k + 1])[0])
+    plain = Trainer(spec, dataset, "cpu").fit(lam)
+    assert all(max_metric_diff(a, b) > 0 for a, b in zip(population, plain, strict=True))
+    # what a trial minimises is part of the spec's hash; the default keeps the hashes of earlier studies
+    assert tch.spec.result_hash() != spec.result_hash() == spec.replace(search={"scalarization": "weighted_sum"}).result_hash()

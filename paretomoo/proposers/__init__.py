@@ -40,6 +40,7 @@ PROPOSERS: dict[str, ProposerEntry] = {
         ProposerEntry("nsga2", "paretomoo.proposers._pymoo:NSGA2Proposer", "pymoo's NSGA-II, one generation per batch", min_batch=2),
         ProposerEntry("optuna-nsga2", "paretomoo.proposers._optuna:OptunaNSGA2Proposer", "Optuna's NSGA-II sampler", min_batch=2),
         ProposerEntry("optuna-tpe", "paretomoo.proposers._optuna:OptunaTPEProposer", "Optuna's multi-objective TPE (constant liar)"),
+        ProposerEntry("optuna-gp", "paretomoo.proposers._optuna:OptunaGPProposer", "Optuna's Gaussian process, batch expected hypervolume"),
         ProposerEntry("random", "paretomoo.proposers._random:RandomProposer", "uniform over the simplex (Dirichlet(1))"),
         ProposerEntry("grid", "paretomoo.proposers._grid:GridProposer", "Das-Dennis directions, coarse to fine"),
     )

@@ -84,3 +84,19 @@ class OptunaTPEProposer(OptunaProposer):
 
     def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+
+
+class OptunaGPProposer(OptunaProposer):
+    """Optuna's Gaussian-process sampler: one GP per objective, log expected hypervolume improvement.
+
+    The first batch is random (``n_startup_trials`` = the batch). A batch is
+    asked before any of it is told, so each later point of a batch sees the
+    earlier ones as running trials, which Optuna's GP sampler conditions on
+    (a q-batch acquisition over the running points): the points of a batch
+    spread instead of repeating the one best point.
+    """
+
+    name = "optuna-gp"
+
+    def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.batch, warn_independent_sampling=False)

@@ -11,7 +11,7 @@ from typing import Any
 from paretomoo.conditions import parse_conditions
 from paretomoo.errors import UserError
 from paretomoo.metrics import LOSSES, get_metric, metric_names
-from paretomoo.spec._sections import DataSpec, LambdaSpec, ModelSpec, SearchSpec, StudySpec, TaskSpec, TrainingSpec
+from paretomoo.spec._sections import SCALARIZATION_NAMES, DataSpec, LambdaSpec, ModelSpec, SearchSpec, StudySpec, TaskSpec, TrainingSpec
 from paretomoo.spec._table import REQUIRED, Table, show
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -237,6 +237,8 @@ def _parse_search(t: Table) -> SearchSpec:
         seed=t.get("seed", int, 0, "seed = 0"),
         repeats=repeats,
         adaptive=adaptive,
+        scalarization=t.choice("scalarization", list(SCALARIZATION_NAMES), SearchSpec.scalarization),
+        distinct=float(t.positive("distinct", (int, float), SearchSpec.distinct, "distinct = 0.15", allow_zero=True)),
     )
     need = PROPOSERS[s.optimizer].min_batch
     if s.batch < need:

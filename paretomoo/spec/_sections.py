@@ -84,6 +84,10 @@ class TrainingSpec:
     workers: int = 0
 
 
+# [search] scalarization values; the functions are paretomoo.trainer.SCALARIZATIONS (torch: not loaded to read a spec)
+SCALARIZATION_NAMES = ("weighted_sum", "tchebycheff")
+
+
 @dataclass(frozen=True)
 class SearchSpec:
     optimizer: str = "nsga2"
@@ -94,6 +98,10 @@ class SearchSpec:
     repeats: int = 1
     # "front:R": every λ trains once, and only trials on or near the front get more seeds, up to `repeats`
     adaptive: bool = False
+    # a proposal within this max |Δ log λ| (centred log-ratios) of a stored λ is replaced (paretomoo.proposers._distinct); 0: off
+    distinct: float = 0.15
+    # how λ and the task losses become one loss: "weighted_sum" (Σ λ_i f_i) or "tchebycheff" (smooth, paretomoo.trainer)
+    scalarization: str = "weighted_sum"
 
     def first_seeds(self, base: int) -> list[int]:
         """The seeds a new λ trains under when it is first trained."""
@@ -135,7 +143,7 @@ class StudySpec:
     def result_hash(self, standardised_labels: bool = True) -> str:
         """Hash of everything that changes what a trial computes.
 
-        The search section, the device, the population size and the number of
+        The search section (but its scalarization), the device, the population size and the number of
         worker processes are left out on purpose: a study may be resumed with a
         larger budget, another optimizer (warm-started from every stored trial)
         or on another device. So is where the data files lie (``data_dir``).
@@ -149,6 +157,8 @@ class StudySpec:
             "training": {k: v for k, v in dataclasses.asdict(self.training).items() if k not in ("device", "population", "workers")},
             "lambda": dataclasses.asdict(self.lam),
         }
+        if self.search.scalarization != "weighted_sum":  # what a trial minimises (absent: the hashes of earlier studies hold)
+            payload["scalarization"] = self.search.scalarization
         if standardised_labels and any(t.loss == "mse" for t in self.tasks):
             payload["regression_labels"] = "standardised"
         text = json.dumps(payload, sort_keys=True, default=list)

@@ -39,7 +39,7 @@ class Table:
             raise UserError(f"spec key '{self.key(key)}': expected {_kind_name(kinds)}, got {show(value)}; write e.g. {hint}")
         return value
 
-    def positive(self, key: str, kind: type, default: Any, hint: str, *, allow_zero: bool = False) -> Any:
+    def positive(self, key: str, kind: type | tuple[type, ...], default: Any, hint: str, *, allow_zero: bool = False) -> Any:
         value = self.get(key, kind, default, hint)
         if value < 0 or (value == 0 and not allow_zero) or (isinstance(value, float) and not math.isfinite(value)):
             bound = ">= 0" if allow_zero else "> 0"
