@@ -243,6 +243,8 @@ def main() -> None:
         print(f"{o:13s} {cells}   {v['ask_seconds_median']:5.0f}  {v['train_seconds_median']:6.0f}")
 
     _plot(table, name, noise_ratio, ROOT / "benchmarks" / "results" / f"front_quality_{name}.png")
+    raw = {"runs": runs, "sweep": {"lam": sweep_lam.tolist(), "values": sweep_v.tolist()}, "noise": noise_v.tolist()}
+    (ROOT / "benchmarks" / "results" / f"front_quality_{name}_runs.json").write_text(json.dumps(raw) + "\n")
     out = Path(args.out)
     result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     result.setdefault("specs", {})[name] = {

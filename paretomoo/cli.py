@@ -48,11 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     # names from the registries (cheap to import: the implementations load on first use)
-    from paretomoo.proposers import PROPOSERS
+    from paretomoo.proposers import OPTIMIZER_NAMES
 
     run = sub.add_parser("run", help="run or resume the study a spec declares")
     run.add_argument("spec", help="study spec (.toml)")
-    run.add_argument("--optimizer", choices=list(PROPOSERS), help="outer optimizer (default: the spec's)")
+    run.add_argument("--optimizer", choices=OPTIMIZER_NAMES, help="outer optimizer (default: the spec's)")
     run.add_argument("--trials", type=_positive, help="trial budget (finished trials, earlier runs included)")
     run.add_argument(
         "--repeats",
@@ -221,7 +221,7 @@ def _run(args: argparse.Namespace) -> int:
         procs = f"{layout.workers} processes × " if layout.workers > 1 else ""
         print(
             f"study {spec.name}: {done}/{spec.search.trials} trials stored in {args.storage or spec.storage}\n"
-            f"  optimizer {spec.search.optimizer} (batch {spec.search.batch}, seed {spec.search.seed}); "
+            f"  optimizer {_optimizer(spec.search.optimizer)} (batch {spec.search.batch}, seed {spec.search.seed}); "
             f"device {trainer.device}, {procs}{layout.population} λ per training pass; {spec.model.type} with {n_params:,} parameters; "
             f"{len(trainer.train):,} train / {len(trainer.val):,} val / {len(trainer.test):,} test rows",
             flush=True,
@@ -244,6 +244,12 @@ def _data_dir(spec: StudySpec, args: argparse.Namespace) -> dict[str, object]:
     if not Path(args.data_dir).is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder; pass the folder that holds the spec's data files")
     return {"data_dir": str(Path(args.data_dir).resolve())}
+
+
+def _optimizer(name: str) -> str:
+    from paretomoo.proposers import resolve
+
+    return f"auto ({resolve(name)})" if name == "auto" else name
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import torch
 
 from paretomoo._parallel import InProcess, ProcessPool, physical_cores
 from paretomoo.data import data_root, load_data
-from paretomoo.proposers import PROPOSERS
+from paretomoo.proposers import PROPOSERS, resolve
 from paretomoo.spec import StudySpec
 from paretomoo.store import Store
 from paretomoo.trainer import Trainer, resolve_device
@@ -101,7 +101,7 @@ def prepare(
     layout = choose_layout(spec, trainer.device, trainer.member_bytes)
     # The optimizer's module (pymoo, Optuna) loads here, with the rest of the start-up,
     # rather than in the first proposal under the study lock.
-    PROPOSERS[spec.search.optimizer].load()
+    PROPOSERS[resolve(spec.search.optimizer)].load()
     return store, trainer, layout
 
 

@@ -28,7 +28,7 @@ def test_distance_is_on_lambda_not_on_logits() -> None:
     assert distances(clr(free(z)), clr(free(moved))).item() == pytest.approx(0.375)
 
 
-def test_near_duplicates_are_replaced_by_the_farthest_candidate() -> None:
+def test_near_duplicates_are_moved_to_the_nearest_free_point() -> None:
     rng = np.random.default_rng(0)
     seen = rng.uniform(-2.5, 2.5, (10, 4))
     x = np.vstack([seen[3] + 0.01, rng.uniform(-2.5, 2.5, (1, 4)), seen[3] + 0.9])  # copies of a stored λ (the second: shifted logits)
@@ -36,6 +36,9 @@ def test_near_duplicates_are_replaced_by_the_farthest_candidate() -> None:
     out, n = distinct(x, seen, free, 0.15, SPACE.zmax, (0, 1))
     assert n == 3
     assert np.array_equal(out[1], x[1])  # a new λ is kept as proposed
+    # a duplicate moves as little as it takes: just past the tolerance, not to a far corner of the box
+    moved = distances(clr(free(out[[0, 2, 3]])), clr(free(x[[0, 2, 3]]))).diagonal()
+    assert np.all(moved < 0.5), moved
     d = distances(clr(free(out)), clr(free(np.vstack([seen, out]))))
     for i in range(len(out)):
         others = np.delete(d[i], len(seen) + i)

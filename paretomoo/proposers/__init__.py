@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from paretomoo._lazy import import_target
 from paretomoo.proposers._base import Batch, Proposer
 
-__all__ = ["PROPOSERS", "Batch", "Proposer", "ProposerEntry", "make_proposer"]
+__all__ = ["AUTO", "OPTIMIZER_NAMES", "PROPOSERS", "Batch", "Proposer", "ProposerEntry", "make_proposer", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,20 @@ PROPOSERS: dict[str, ProposerEntry] = {
 }
 
 
+# ``optimizer = "auto"`` (the default): the optimizer benchmarks/front_quality.py found best for small budgets;
+# the README's "Which optimizer" section gives the figures.
+AUTO = "optuna-tpe"
+OPTIMIZER_NAMES = ["auto", *PROPOSERS]  # what a spec and --optimizer accept
+
+
+def resolve(name: str) -> str:
+    """The registered optimizer a spec's name stands for (``auto`` → ``AUTO``)."""
+    return AUTO if name == "auto" else name
+
+
 def make_proposer(name: str, *, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0) -> Proposer:
-    """The proposer registered under ``name`` (one of ``PROPOSERS``)."""
+    """The proposer registered under ``name`` (one of ``PROPOSERS``, or ``auto``)."""
+    name = resolve(name)
     if name not in PROPOSERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(PROPOSERS)}")
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")
     return PROPOSERS[name].load()(dim, n_obj, zmax, batch, seed, n_history)

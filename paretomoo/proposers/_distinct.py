@@ -4,13 +4,20 @@ Under common random numbers the same λ gives nearly the same model, so a
 proposal close to a stored λ (or to another proposal of its batch) buys no
 information. Closeness is measured on λ, not on the proposer's logits (the
 softmax is shift-invariant and bounds clamp): ``distance(a, b) = max_i
-|log λ_a,i − log λ_b,i − c|`` over the free tasks, with ``c`` the mean log-ratio
-(the centred log-ratio: a uniform rescaling is no difference). A proposal within
-``tol`` of a point already seen is replaced by the candidate farthest from every
-point seen so far, out of ``CANDIDATES`` uniform draws over the logit box, from
-a generator seeded by the study's search seed and the batch: a resumed study
-replaces exactly as an uninterrupted one did. The proposer is then told the
-replacement (its ``tell`` takes ``x`` as the truth).
+|log λ_a,i − log λ_b,i − c|`` over the free tasks, with ``c`` the mean
+log-ratio (centred log-ratios: a uniform rescaling is no difference).
+
+A proposal within ``tol`` of a point already seen is moved as little as it
+takes: of draws around it (Gaussian in the logit box, at widening scales
+``SCALES``), the one nearest to it that lies farther than ``tol`` from every
+point seen so far, so the region the optimizer chose to exploit is kept; only
+if none is free, the farthest from everything of ``CANDIDATES`` uniform draws
+over the box. (Moving every duplicate to the farthest free point instead sent
+them to the corners of the box, single-task λ, and cost NSGA-II half its
+hypervolume in benchmarks/front_quality.py.) The draws come from a generator
+seeded by the study's search seed and the batch: a resumed study replaces
+exactly as an uninterrupted one did. The proposer is then told the replacement
+(its ``tell`` takes ``x`` as the truth).
 """
 
 from __future__ import annotations
@@ -19,7 +26,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-# Uniform candidates over the box a replacement is chosen from (the one farthest from everything seen).
+# Draws per scale around a near-duplicate; the scales (standard deviations, logit units); the uniform draws over
+# the box to fall back on when no nearby draw is free.
+NEARBY = 64
+SCALES = (0.1, 0.2, 0.4, 0.8, 1.6)
 CANDIDATES = 512
 
 
@@ -54,18 +64,36 @@ def distinct(
         return x, 0
     points = clr(to_free_lambda(seen)) if len(seen) else None
     rng = np.random.default_rng(list(seed))
-    candidates = cand_clr = None
     replaced = 0
     for i in range(len(x)):
         c = clr(to_free_lambda(x[i : i + 1]))
         if points is None or distances(c, points).min() > tol:
             points = c if points is None else np.vstack([points, c])
             continue
-        if candidates is None or cand_clr is None:
-            candidates = rng.uniform(-zmax, zmax, size=(CANDIDATES, x.shape[1]))
-            cand_clr = clr(to_free_lambda(candidates))
-        best = int(np.argmax(distances(cand_clr, points).min(axis=1)))
-        x[i] = candidates[best]
-        points = np.vstack([points, cand_clr[best : best + 1]])
+        x[i], c = _nearest_free(x[i], c, points, to_free_lambda, tol, zmax, rng)
+        points = np.vstack([points, c])
         replaced += 1
     return x, replaced
+
+
+def _nearest_free(
+    x: np.ndarray,
+    c: np.ndarray,
+    points: np.ndarray,
+    to_free_lambda: Callable[[np.ndarray], np.ndarray],
+    tol: float,
+    zmax: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The draw nearest to ``x`` (centred log-ratios ``c``) that is farther than ``tol`` from every row of ``points``."""
+    for scale in SCALES:
+        near = np.clip(x + rng.normal(0.0, scale, size=(NEARBY, len(x))), -zmax, zmax)
+        near_clr = clr(to_free_lambda(near))
+        free = distances(near_clr, points).min(axis=1) > tol
+        if free.any():
+            k = np.flatnonzero(free)[int(np.argmin(distances(near_clr[free], c)[:, 0]))]
+            return near[k], near_clr[k : k + 1]
+    far = rng.uniform(-zmax, zmax, size=(CANDIDATES, len(x)))
+    far_clr = clr(to_free_lambda(far))
+    k = int(np.argmax(distances(far_clr, points).min(axis=1)))
+    return far[k], far_clr[k : k + 1]

@@ -227,11 +227,11 @@ def _parse_training(t: Table) -> TrainingSpec:
 
 
 def _parse_search(t: Table) -> SearchSpec:
-    from paretomoo.proposers import PROPOSERS
+    from paretomoo.proposers import OPTIMIZER_NAMES, PROPOSERS, resolve
 
     repeats, adaptive = parse_repeats(t.get("repeats", (int, str), 1, 'repeats = 3 or repeats = "front:3"'), "spec key 'search.repeats'")
     s = SearchSpec(
-        optimizer=t.choice("optimizer", list(PROPOSERS), "nsga2"),
+        optimizer=t.choice("optimizer", OPTIMIZER_NAMES, SearchSpec.optimizer),
         trials=t.positive("trials", int, SearchSpec.trials, "trials = 32"),
         batch=t.positive("batch", int, SearchSpec.batch, "batch = 8"),
         seed=t.get("seed", int, 0, "seed = 0"),
@@ -240,7 +240,7 @@ def _parse_search(t: Table) -> SearchSpec:
         scalarization=t.choice("scalarization", list(SCALARIZATION_NAMES), SearchSpec.scalarization),
         distinct=float(t.positive("distinct", (int, float), SearchSpec.distinct, "distinct = 0.15", allow_zero=True)),
     )
-    need = PROPOSERS[s.optimizer].min_batch
+    need = PROPOSERS[resolve(s.optimizer)].min_batch
     if s.batch < need:
         raise UserError(f"spec key 'search.batch' must be >= {need} for {s.optimizer} (it is the population size), got {s.batch}")
     t.done()

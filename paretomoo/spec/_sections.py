@@ -90,7 +90,7 @@ SCALARIZATION_NAMES = ("weighted_sum", "tchebycheff")
 
 @dataclass(frozen=True)
 class SearchSpec:
-    optimizer: str = "nsga2"
+    optimizer: str = "auto"  # paretomoo.proposers.AUTO
     trials: int = 32
     batch: int = 8
     seed: int = 0
