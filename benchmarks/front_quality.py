@@ -263,6 +263,9 @@ def main() -> None:
         "noise_floor_hv_ratio": noise_ratio,
         "optimizers": table,
     }
+    from paretomoo.proposers import AUTO
+
+    result["default_optimizer"] = AUTO
     result["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {out} ({time.perf_counter() - start:.0f} s)")
