@@ -13,6 +13,23 @@ TASKS = ["click", "ad_click", "search", "fraud"]
 ALL = sorted(PROPOSERS)
 
 
+@pytest.fixture(autouse=True)
+def quick_gp(monkeypatch):
+    """Optuna's GP sampler with a smaller acquisition search (its private knobs; defaults 2048 and 10): these tests
+    check the wrapper's contract (box, determinism, what it is told), not how well the GP chooses, and at the
+    defaults they took two minutes of the suite."""
+    import optuna
+
+    init = optuna.samplers.GPSampler.__init__
+
+    def smaller(self: optuna.samplers.GPSampler, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)
+        assert hasattr(self, "_n_preliminary_samples") and hasattr(self, "_n_local_search")
+        self._n_preliminary_samples, self._n_local_search = 128, 2
+
+    monkeypatch.setattr(optuna.samplers.GPSampler, "__init__", smaller)
+
+
 def objectives(x: np.ndarray) -> np.ndarray:
     """A conflicting toy problem on λ: each objective prefers its own task's weight."""
     lam = LambdaSpace(TASKS, LambdaSpec()).to_lambda(x)
