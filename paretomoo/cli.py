@@ -215,13 +215,15 @@ def _run(args: argparse.Namespace) -> int:
 
     bar = ProgressLine(quiet=args.quiet)
 
+    from paretomoo.proposers import label
+
     def on_start(store: Store, trainer: Trainer, layout: Layout) -> None:
         n_params = sum(p.numel() for p in trainer.new_model(1).parameters())
         done = store.n_finished()
         procs = f"{layout.workers} processes × " if layout.workers > 1 else ""
         print(
             f"study {spec.name}: {done}/{spec.search.trials} trials stored in {args.storage or spec.storage}\n"
-            f"  optimizer {_optimizer(spec.search.optimizer)} (batch {spec.search.batch}, seed {spec.search.seed}); "
+            f"  optimizer {label(spec.search.optimizer)} (batch {spec.search.batch}, seed {spec.search.seed}); "
             f"device {trainer.device}, {procs}{layout.population} λ per training pass; {spec.model.type} with {n_params:,} parameters; "
             f"{len(trainer.train):,} train / {len(trainer.val):,} val / {len(trainer.test):,} test rows",
             flush=True,
@@ -244,12 +246,6 @@ def _data_dir(spec: StudySpec, args: argparse.Namespace) -> dict[str, object]:
     if not Path(args.data_dir).is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder; pass the folder that holds the spec's data files")
     return {"data_dir": str(Path(args.data_dir).resolve())}
-
-
-def _optimizer(name: str) -> str:
-    from paretomoo.proposers import resolve
-
-    return f"auto ({resolve(name)})" if name == "auto" else name
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from paretomoo._lazy import import_target
 from paretomoo.proposers._base import Batch, Proposer
 
-__all__ = ["AUTO", "OPTIMIZER_NAMES", "PROPOSERS", "Batch", "Proposer", "ProposerEntry", "make_proposer", "resolve"]
+__all__ = ["AUTO", "OPTIMIZER_NAMES", "PROPOSERS", "Batch", "Proposer", "ProposerEntry", "label", "make_proposer", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,11 @@ OPTIMIZER_NAMES = ["auto", *PROPOSERS]  # what a spec and --optimizer accept
 def resolve(name: str) -> str:
     """The registered optimizer a spec's name stands for (``auto`` → ``AUTO``)."""
     return AUTO if name == "auto" else name
+
+
+def label(name: str) -> str:
+    """A spec's optimizer as shown to people: ``auto (optuna-tpe)`` for ``auto``."""
+    return f"auto ({AUTO})" if name == "auto" else name
 
 
 def make_proposer(name: str, *, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0) -> Proposer:

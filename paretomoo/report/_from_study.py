@@ -138,13 +138,15 @@ def _model_text(study: Study) -> str:
 
 def _budget_text(study: Study) -> str:
     """What the spec asks for and what the store holds (a run's --trials, --optimizer or --repeats may differ from the spec)."""
+    from paretomoo.proposers import label
+
     spec = study.spec
     s = study.summary
     counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts().items()))
     seeds = sorted({r.repeats for r in s.complete})
     measured = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
     return (
-        f"stored: {counts}; seeds per λ: {measured}. The spec asks for {spec.search.trials} trials by {spec.search.optimizer} "
+        f"stored: {counts}; seeds per λ: {measured}. The spec asks for {spec.search.trials} trials by {label(spec.search.optimizer)} "
         f"(batch {spec.search.batch}, search seed {spec.search.seed})"
     )
 
