@@ -25,7 +25,6 @@ Writes ``benchmarks/results/baselines.json``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import random
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bootstrap_cost import cpu_model, spread
+from bootstrap_cost import run_facts, spread
 
 from paretomoo.api import Study
 from paretomoo.baselines import METHODS, train_baseline
@@ -144,10 +143,7 @@ def main() -> None:
         )
 
     result = {
-        "machine": f"{cpu_model()}, {os.cpu_count()} logical CPUs",
-        "torch": torch.__version__,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "load_average": list(os.getloadavg()),
+        **run_facts(),
         "setup": {
             "spec": os.path.relpath(args.spec, ROOT),
             "study_trials": len(s.complete),

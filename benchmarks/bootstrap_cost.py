@@ -84,6 +84,16 @@ def cpu_model() -> str:
         return platform.processor() or platform.machine()
 
 
+def run_facts() -> dict[str, object]:
+    """Where and when a benchmark ran: the machine, torch, the date, the load average (every result JSON starts so)."""
+    return {
+        "machine": f"{cpu_model()}, {os.cpu_count()} logical CPUs",
+        "torch": torch.__version__,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "load_average": list(os.getloadavg()),
+    }
+
+
 def spread(xs: list[float]) -> dict[str, float]:
     q1, med, q3 = np.percentile(xs, [25, 50, 75])
     return {"median": float(med), "q1": float(q1), "q3": float(q3), "min": float(min(xs)), "max": float(max(xs)), "n": len(xs)}
@@ -191,10 +201,7 @@ def main() -> None:
     print(f"  {'sum':28s} {sum(per_metric.values()):6.2f}")
 
     result = {
-        "machine": f"{cpu_model()}, {os.cpu_count()} logical CPUs",
-        "torch": torch.__version__,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "load_average": list(os.getloadavg()),
+        **run_facts(),
         "setup": {
             "spec": "studies/ecommerce.toml (device cpu)",
             "rows": {name: len(split.y) for name, split in splits.items()},

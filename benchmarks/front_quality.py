@@ -29,7 +29,6 @@ median and quartiles per optimizer), and prints the table.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import multiprocessing as mp
 import os
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bootstrap_cost import run_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -266,7 +266,7 @@ def main() -> None:
     from paretomoo.proposers import AUTO
 
     result["default_optimizer"] = AUTO
-    result["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    result.update(run_facts())
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {out} ({time.perf_counter() - start:.0f} s)")
 
