@@ -106,11 +106,12 @@ def print_choice(spec: StudySpec, rec: Record, reason: str) -> None:
 def print_baselines(study: Study, *, brief: bool = False) -> None:
     """The study's baselines: a table (metrics, cost against ``ew``, the front trials that dominate each) and which the
     front dominates; ``brief``: the last part only."""
-    if not study.baselines():
+    stored = study.baselines()
+    if not stored:
         return
     from paretomoo.report._from_study import baseline_lines, study_baselines
 
-    rows = study_baselines(study)
+    rows = study_baselines(study, stored)
     if not brief:
         names = study.spec.objectives
         head = ["baseline", *[f"{o} val" for o in names], *[f"{o} test" for o in names], "cost ÷ ew", "dominated by"]

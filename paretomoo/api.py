@@ -14,6 +14,7 @@ The command line (``paretomoo.cli``) is a thin layer over this module.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -264,7 +265,7 @@ class Study:
         # everything that can be refused is checked before the slow part (retraining for noise)
         folder = writable_folder(out or f"exports/{self.name}-trial{chosen.trial}")
         if noise:
-            chosen = Pick(**{**chosen.__dict__, "seed_noise": self._seed_noise(chosen.record, noise)})
+            chosen = dataclasses.replace(chosen, seed_noise=self._seed_noise(chosen.record, noise))
         sn = chosen.seed_noise.to_dict(self.spec.objectives) if chosen.seed_noise is not None else None
         path = export_trial(self.store, chosen.trial, folder, reason=chosen.reason, noise=sn)
         diff = None
@@ -343,9 +344,10 @@ def train_baselines(
     trainer.warm_up()  # a process's first optimizer pays a one-off import: not the first method's cost
     s = spec.training.seed if seed is None else seed
     wanted = ["ew", *[m for m in dict.fromkeys(methods) if m != "ew"]]
+    stored = {r.method: r for r in store.baselines.records() if r.seed == s and r.state == "complete"}
     out = []
     for m in wanted:
-        rec = store.baselines.find(m, s)
+        rec = stored.get(m)
         if rec is None:
             rec = store.baselines.add_result(m, train_baseline(trainer, m, s), str(trainer.device))
         out.append(rec)
@@ -361,7 +363,7 @@ def _html_path(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if p.is_dir():
         raise UserError(f"--out {p} is a folder; give the report's file name, e.g. {p / 'report.html'}")
-    writable_folder(p.parent if str(p.parent) else ".", "--out")
+    writable_folder(p.parent, "--out")
     if p.exists() and not os.access(p, os.W_OK):
         raise UserError(f"cannot write {p} (permission denied); choose another --out")
     return p

@@ -13,6 +13,7 @@ from paretomoo.report import Baseline, ReportData, StudyFront
 
 if TYPE_CHECKING:
     from paretomoo.api import Study
+    from paretomoo.store import BaselineRecord, Record
 
 
 def report_data(study: Study, others: Sequence[Study] = ()) -> ReportData:
@@ -60,20 +61,20 @@ def report_data(study: Study, others: Sequence[Study] = ()) -> ReportData:
         hv_low=h.low,
         hv_high=h.high,
         chosen=pick.trial,
-        pick_lines=[f"picked trial {pick.trial}: {pick.reason}", _lam_line(study, pick.trial), *[x.strip() for x in pick.lines()]],
+        pick_lines=[f"picked trial {pick.trial}: {pick.reason}", _lam_line(study, pick.record), *[x.strip() for x in pick.lines()]],
         baselines=baselines,
         baseline_lines=baseline_lines(baselines),
         studies=_fronts(study, others) if others else [],
     )
 
 
-def study_baselines(study: Study) -> list[Baseline]:
+def study_baselines(study: Study, records: Sequence[BaselineRecord] | None = None) -> list[Baseline]:
     """Each complete baseline: its metrics, its cost against ``ew`` (one fixed-λ training through the same loop, same
     seed), and the front trials that dominate it on the validation means."""
     from paretomoo.baselines import METHODS
 
     s = study.summary
-    done = [b for b in study.baselines() if b.state == "complete"]
+    done = [b for b in (study.baselines() if records is None else records) if b.state == "complete"]
     ew = {b.seed: b.seconds for b in done if b.method == "ew"}
     F = to_min(s.values, s.directions)
     front = np.flatnonzero(s.on_front)
@@ -115,8 +116,7 @@ def _fronts(study: Study, others: Sequence[Study]) -> list[StudyFront]:
     ]
 
 
-def _lam_line(study: Study, trial: int) -> str:
-    rec = study.store.record(trial)
+def _lam_line(study: Study, rec: Record) -> str:
     return "λ " + ", ".join(f"{t} = {rec.lam[t]:.4g}" for t in study.spec.task_names)
 
 

@@ -103,10 +103,6 @@ class Baselines:
             latest[(rec.method, rec.seed)] = rec
         return list(latest.values())
 
-    def find(self, method: str, seed: int) -> BaselineRecord | None:
-        """The complete training of ``method`` under ``seed``, if one is stored."""
-        return next((r for r in self.records() if r.method == method and r.seed == seed and r.state == "complete"), None)
-
     def add(
         self,
         method: str,
