@@ -363,6 +363,8 @@ def _html_path(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if p.is_dir():
         raise UserError(f"--out {p} is a folder; give the report's file name, e.g. {p / 'report.html'}")
+    if p.parent.exists() and not p.parent.is_dir():
+        raise UserError(f"--out {p}: {p.parent} is a file, not a folder; choose a path in a folder (it is created if missing)")
     writable_folder(p.parent, "--out")
     if p.exists() and not os.access(p, os.W_OK):
         raise UserError(f"cannot write {p} (permission denied); choose another --out")

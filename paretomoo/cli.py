@@ -332,6 +332,8 @@ def _baseline(args: argparse.Namespace) -> int:
     methods = [m.strip() for text in args.method for m in text.split(",") if m.strip()]
     if "all" in methods:
         methods = list(METHODS)
+    if not methods:
+        raise UserError(f"--method names no method; give one or more of {', '.join(METHODS)} (comma-separated), or all")
 
     spec = load_spec(args.spec)
     if args.data_dir:

@@ -201,6 +201,8 @@ def test_bad_report_and_baseline_input_is_one_line(two_studies, write_spec, caps
         (["report", str(empty)], "has no complete trial yet"),
         (["report", spec, "--out", str(tmp_path / "taken")], "is a folder; give the report's file name"),
         (["report", spec, "--out", "/proc/paretomoo/report.html"], "cannot write to the folder /proc/paretomoo"),
+        (["report", spec, "--out", f"{spec}/report.html"], "is a file, not a folder; choose a path in a folder"),
+        (["baseline", spec, "--method", ",,"], "--method names no method"),
         (["compare", spec, str(empty)], "'empty' has no complete trial yet"),
     ]
     for argv, needle in cases:
