@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from paretomoo.spec import StudySpec
-from paretomoo.trainer import MemberResult, Trainer, is_out_of_memory
+from paretomoo.trainer import Checkpoint, MemberResult, Trainer, is_out_of_memory
 
 __all__ = ["InProcess", "ProcessPool", "WorkerError", "fit_in_rounds", "is_out_of_memory", "physical_cores"]
 
@@ -75,6 +75,10 @@ def _seeds_for(spec: StudySpec, lam: np.ndarray, seeds: Sequence[int] | None) ->
     return [int(s) for s in seeds]
 
 
+def _part(start: Sequence[Checkpoint] | None, first: int, n: int) -> list[Checkpoint] | None:
+    return None if start is None else list(start[first : first + n])
+
+
 def _populations(lam: np.ndarray, size: int) -> list[np.ndarray]:
     """Consecutive populations of ``size`` rows (the last may be smaller)."""
     return [lam[i : i + size] for i in range(0, len(lam), size)]
@@ -88,10 +92,22 @@ class InProcess:
     def __init__(self, trainer: Trainer) -> None:
         self.trainer = trainer
 
-    def fit(self, lam: np.ndarray, k: int, seeds: Sequence[int] | None = None) -> list[MemberResult]:
-        """``lam[N, T]`` (row i under ``seeds[i]``) with ``N ≤ k`` → N results (more rows are trained k at a time)."""
+    def fit(
+        self,
+        lam: np.ndarray,
+        k: int,
+        seeds: Sequence[int] | None = None,
+        start: Sequence[Checkpoint] | None = None,
+        epochs: int | None = None,
+    ) -> list[MemberResult]:
+        """``lam[N, T]`` (row i under ``seeds[i]``, from ``start[i]``) with ``N ≤ k`` → N results (more rows are trained
+        k at a time); ``start`` and ``epochs`` as in ``Trainer.fit``."""
         seeds = _seeds_for(self.trainer.spec, lam, seeds)
-        return [r for i, pop in enumerate(_populations(lam, k)) for r in self.trainer.fit(pop, seeds[i * k : i * k + len(pop)])]
+        return [
+            r
+            for i, pop in enumerate(_populations(lam, k))
+            for r in self.trainer.fit(pop, seeds[i * k : i * k + len(pop)], _part(start, i * k, len(pop)), epochs)
+        ]
 
     def close(self) -> None:
         pass
@@ -148,8 +164,15 @@ class ProcessPool:
             self._receive(self._starting[0])
             self._starting.pop(0)
 
-    def fit(self, lam: np.ndarray, k: int, seeds: Sequence[int] | None = None) -> list[MemberResult]:
-        """``lam[N, T]`` (row i under ``seeds[i]``) with ``N ≤ workers × k`` → N results, in row order.
+    def fit(
+        self,
+        lam: np.ndarray,
+        k: int,
+        seeds: Sequence[int] | None = None,
+        start: Sequence[Checkpoint] | None = None,
+        epochs: int | None = None,
+    ) -> list[MemberResult]:
+        """``lam[N, T]`` (row i under ``seeds[i]``, from ``start[i]``) with ``N ≤ workers × k`` → N results, in row order.
 
         Every worker's reply is awaited before an error is raised, so the pool
         stays usable after a worker's exception (e.g. out of memory).
@@ -162,7 +185,9 @@ class ProcessPool:
         seeds = _seeds_for(self.spec, lam, seeds)
         for i, pop in enumerate(pops):
             try:
-                self._conns[i].send_bytes(pickle.dumps((pop, seeds[i * size : i * size + len(pop)])))
+                self._conns[i].send_bytes(
+                    pickle.dumps((pop, seeds[i * size : i * size + len(pop)], _part(start, i * size, len(pop)), epochs))
+                )
             except OSError:
                 raise WorkerError(f"trainer process {self._procs[i].name} is gone (exit code {self._procs[i].exitcode})") from None
         replies: list[Any] = []
@@ -254,8 +279,8 @@ def _serve(conn: Connection, spec: StudySpec, device: str, threads: int) -> None
             # tear-down, which takes seconds with torch loaded.
             os._exit(0)
         try:
-            lam, seeds = pickle.loads(request)
-            reply: tuple[str, Any] = ("ok", trainer.fit(lam, seeds))
+            lam, seeds, start, epochs = pickle.loads(request)
+            reply: tuple[str, Any] = ("ok", trainer.fit(lam, seeds, start, epochs))
         except Exception as exc:
             reply = _failure(exc)
         _send(conn, reply)
@@ -304,13 +329,16 @@ def fit_in_rounds(
     seeds: Sequence[int] | None = None,
     on_shrink: Callable[[int, int], None] | None = None,
     on_round: Callable[[int, list[MemberResult]], None] | None = None,
+    start: Sequence[Checkpoint] | None = None,
+    epochs: int | None = None,
 ) -> tuple[list[MemberResult], int]:
     """Fit every row of ``lam`` (row i under ``seeds[i]``), ``workers × k`` rows per round; halve ``k`` when a
     device runs out of memory.
 
     Returns the results in row order and the ``k`` that worked, for the next
     batch. ``on_round(first_row, results)`` is told each round's results as it
-    ends (so that they can be stored before the next round). Rows of a round
+    ends (so that they can be stored before the next round). ``start`` and ``epochs``
+    as in ``Trainer.fit``. Rows of a round
     that ran out of memory are trained again in the smaller populations;
     ``on_shrink(old, new)`` is told each time. Out of memory with ``k = 1`` is raised.
     """
@@ -319,7 +347,9 @@ def fit_in_rounds(
         first = len(results)
         part = lam[first : first + executor.workers * k]
         try:
-            done = executor.fit(part, k, None if seeds is None else list(seeds[first : first + len(part)]))
+            done = executor.fit(
+                part, k, None if seeds is None else list(seeds[first : first + len(part)]), _part(start, first, len(part)), epochs
+            )
             if on_round is not None:
                 on_round(first, done)
             results.extend(done)

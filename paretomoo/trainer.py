@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,6 +54,11 @@ EVAL_MEMBER_ROWS = {"cpu": 4096, "cuda": 1 << 20}
 EVAL_ROWS = (256, 65536)  # fewest and most rows per chunk
 
 
+# A member's training state part-way (Trainer.fit's checkpoint / start): "epochs", "step", "weights",
+# "exp_avg", "exp_avg_sq" ({parameter: [1, ...]}) and "ideal" ([T]); plain tensors, so torch.load(weights_only=True) reads it.
+Checkpoint = dict[str, Any]
+
+
 @dataclass
 class MemberResult:
     """What one λ produced. ``failed`` holds the reason when training diverged."""
@@ -69,6 +75,8 @@ class MemberResult:
     val_boot_se: dict[str, dict[str, float]] = field(default_factory=dict)
     test_boot_se: dict[str, dict[str, float]] = field(default_factory=dict)
     val_dev: np.ndarray | None = None
+    # where training stopped short of training.epochs: what Trainer.fit(start=...) goes on from
+    checkpoint: Checkpoint | None = None
 
 
 def label_standardisation(spec: StudySpec, y: torch.Tensor) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
@@ -200,7 +208,13 @@ class Trainer:
             sum(task_loss(t, pred[..., i], y[:, i], pos_weight[i], self.loss_scale[i]).sum() for i, t in enumerate(self.spec.tasks))
         return 4 * weights + 2 * saved
 
-    def fit(self, lam: np.ndarray, seeds: int | Sequence[int] | None = None) -> list[MemberResult]:
+    def fit(
+        self,
+        lam: np.ndarray,
+        seeds: int | Sequence[int] | None = None,
+        start: Sequence[Checkpoint] | None = None,
+        epochs: int | None = None,
+    ) -> list[MemberResult]:
         """Train ``K = len(lam)`` models, member k with weights ``lam[k]``.
 
         ``lam[K, T]`` rows lie on the simplex, in the spec's task order.
@@ -221,6 +235,14 @@ class Trainer:
         training amplifies that rounding difference into visible metric
         differences (up to 7e-3 after the demo's 6 epochs).
 
+        ``epochs`` (default ``training.epochs``) is how far to train; a member
+        stopped short of ``training.epochs`` returns a ``checkpoint`` (weights,
+        AdamW's moments, the running ideal point) from which ``start`` (one per
+        row, all at the same epoch) goes on. Going on from a checkpoint draws the
+        same batches, in the same order, as one uninterrupted training, so
+        0 → 2 → 6 epochs gives the weights of 0 → 6, bit for bit on a CPU
+        (``tests/test_population.py``): successive halving never retrains.
+
         Running out of device memory raises (``torch.cuda.OutOfMemoryError``);
         the caller retries with a smaller K (``_parallel.fit_in_rounds``). A
         lone λ whose pair does not fit trains alone, so that a model that fits
@@ -235,12 +257,15 @@ class Trainer:
             member_seeds = [int(s) for s in seeds]
             if len(member_seeds) != k:
                 raise ValueError(f"seeds must give one seed per row of lam ({k}), got {len(member_seeds)}")
-        start = time.perf_counter()
+        last = self.spec.training.epochs if epochs is None else int(epochs)
+        begin = _start_epoch(start, k, last)
+        ckpts = list(start) if start is not None else None
+        t0 = time.perf_counter()
         if k > 1:
-            results = self._fit(lam, member_seeds)
+            results = self._fit(lam, member_seeds, ckpts, begin, last)
         else:
             try:
-                results = self._fit(np.vstack([lam, lam]), member_seeds * 2)[:1]
+                results = self._fit(np.vstack([lam, lam]), member_seeds * 2, None if ckpts is None else ckpts * 2, begin, last)[:1]
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -248,29 +273,49 @@ class Trainer:
             if not results:  # out of the except block: the traceback, and the tensors its frames hold, are gone
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
-                results = self._fit(lam, member_seeds)
-        per = (time.perf_counter() - start) / k
+                results = self._fit(lam, member_seeds, ckpts, begin, last)
+        per = (time.perf_counter() - t0) / k
         for r, s in zip(results, member_seeds, strict=True):
             r.seconds = per
             r.seed = s
         return results
 
-    def _fit(self, rows: np.ndarray, seeds: list[int]) -> list[MemberResult]:
+    def _fit(self, rows: np.ndarray, seeds: list[int], start: list[Checkpoint] | None, first: int, last: int) -> list[MemberResult]:
         deterministic = torch.are_deterministic_algorithms_enabled()
         if self.device.type == "cuda":
             torch.use_deterministic_algorithms(True, warn_only=True)
         try:
             model = build_model(self.shape, self.spec.model, seeds).to(self.device)
-            bad_epoch = self._train(model, torch.as_tensor(rows, dtype=torch.float32, device=self.device), seeds)
-            return self._evaluate(model, rows, bad_epoch)
+            opt = _adamw(list(model.parameters()), self.spec.training.lr, self.spec.training.weight_decay)
+            ideal = None if start is None else _resume(model, opt, start, self.device)
+            lam = torch.as_tensor(rows, dtype=torch.float32, device=self.device)
+            bad_epoch, ideal = self._train(model, opt, lam, seeds, first, last, ideal)
+            results = self._evaluate(model, rows, bad_epoch)
+            if last < self.spec.training.epochs:
+                for k, r in enumerate(results):
+                    r.checkpoint = None if r.failed else _checkpoint(model, opt, ideal, k, last)
+            return results
         finally:
             torch.use_deterministic_algorithms(deterministic)
 
-    def _train(self, model: PopulationModel, lam: torch.Tensor, seeds: list[int]) -> list[int]:
+    def _train(
+        self,
+        model: PopulationModel,
+        opt: torch.optim.AdamW,
+        lam: torch.Tensor,
+        seeds: list[int],
+        first: int,
+        last: int,
+        ideal: torch.Tensor | None,
+    ) -> tuple[list[int], torch.Tensor | None]:
+        """Epochs ``first`` to ``last`` (the batch orders of the epochs before ``first`` are drawn and skipped);
+        returns each member's first diverged epoch (−1: none) and the running ideal point ``[K, T]``."""
         cfg = self.spec.training
-        opt = _adamw(list(model.parameters()), cfg.lr, cfg.weight_decay)
         distinct = sorted(set(seeds))
         gens = {s: torch.Generator().manual_seed(s) for s in distinct}
+        for _ in range(first):
+            for s in distinct:
+                torch.randperm(len(self.train), generator=gens[s])
         # members with one seed share one batch order; several seeds: each member reads its own seed's rows
         member = torch.tensor([distinct.index(s) for s in seeds], device=self.device) if len(distinct) > 1 else None
         n = len(self.train)
@@ -279,8 +324,8 @@ class Trainer:
         bad_epoch = [-1] * k
         data = self.train
         scalarize = SCALARIZATIONS[self.spec.search.scalarization]
-        ideal: torch.Tensor | None = None  # [K, T] each member's lowest task losses so far (Tchebycheff's ideal point)
-        for epoch in range(cfg.epochs):
+        # ideal [K, T]: each member's lowest task losses so far (Tchebycheff's ideal point)
+        for epoch in range(first, last):
             perms = torch.stack([torch.randperm(n, generator=gens[s]) for s in distinct]).to(self.device)  # [S, n]
             for begin in range(0, n, cfg.batch_size):
                 if member is None:
@@ -311,7 +356,7 @@ class Trainer:
             for j in torch.nonzero(bad).flatten().tolist():  # one sync per epoch
                 if bad_epoch[j] < 0:
                     bad_epoch[j] = epoch + 1
-        return bad_epoch
+        return bad_epoch, ideal
 
     @torch.no_grad()
     def predict(self, model: PopulationModel, split: TensorSplit) -> torch.Tensor:
@@ -383,6 +428,55 @@ class Trainer:
             {t.name: all_metrics(t, scores[m, :, i], split.y[:, i], split.groups.get(i)) for i, t in enumerate(self.spec.tasks)}
             for m in range(scores.shape[0])
         ]
+
+
+def _start_epoch(start: Sequence[Checkpoint] | None, k: int, last: int) -> int:
+    """The epoch every row of a ``fit`` starts from: 0, or the one its checkpoints share."""
+    if start is None:
+        return 0
+    if len(start) != k:
+        raise ValueError(f"start must give one checkpoint per row of lam ({k}), got {len(start)}")
+    epochs = {int(c["epochs"]) for c in start}
+    if len(epochs) != 1:
+        raise ValueError(f"every checkpoint of one fit must stop at the same epoch, got {sorted(epochs)}")
+    first = epochs.pop()
+    if not 0 <= first < last:
+        raise ValueError(f"checkpoints at epoch {first} cannot train on to epoch {last}")
+    return first
+
+
+def _resume(model: PopulationModel, opt: torch.optim.AdamW, start: Sequence[Checkpoint], device: torch.device) -> torch.Tensor:
+    """Load every member's weights and AdamW moments from its checkpoint; return the running ideal point ``[K, T]``."""
+    step = {float(c["step"]) for c in start}
+    if len(step) != 1:
+        raise ValueError(f"every checkpoint of one fit must have taken the same optimizer steps, got {sorted(step)}")
+    steps = step.pop()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.cat([c["weights"][name] for c in start]).to(device))
+            opt.state[p] = {
+                # AdamW keeps its step count as a float32 scalar on the CPU unless it is capturable or fused
+                "step": torch.tensor(steps, dtype=torch.float32),
+                "exp_avg": torch.cat([c["exp_avg"][name] for c in start]).to(device),
+                "exp_avg_sq": torch.cat([c["exp_avg_sq"][name] for c in start]).to(device),
+            }
+    return torch.stack([c["ideal"] for c in start]).to(device)
+
+
+def _checkpoint(model: PopulationModel, opt: torch.optim.AdamW, ideal: torch.Tensor | None, k: int, epochs: int) -> Checkpoint:
+    """Member k's state after ``epochs`` epochs: weights, AdamW's moments and step count, the running ideal point."""
+    params = dict(model.named_parameters())
+    state = {name: opt.state[p] for name, p in params.items()}
+    one = next(iter(state.values()))
+    assert ideal is not None  # at least one step was taken
+    return {
+        "epochs": epochs,
+        "step": float(one["step"]),
+        "weights": model.member_state(k),
+        "exp_avg": {name: st["exp_avg"].detach()[k : k + 1].cpu().clone() for name, st in state.items()},
+        "exp_avg_sq": {name: st["exp_avg_sq"].detach()[k : k + 1].cpu().clone() for name, st in state.items()},
+        "ideal": ideal[k].detach().cpu().clone(),
+    }
 
 
 def _standard_errors(reps: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, float]]:

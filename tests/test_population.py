@@ -181,11 +181,11 @@ def test_out_of_memory_halves_k_and_the_study_completes(tmp_path, monkeypatch) -
     fit = Trainer.fit
     sizes: list[int] = []
 
-    def small_device(self: Trainer, lam: np.ndarray, seeds: int | list[int] | None = None) -> list[MemberResult]:
+    def small_device(self: Trainer, lam: np.ndarray, seeds: int | list[int] | None = None, *more: object) -> list[MemberResult]:
         sizes.append(len(lam))
         if len(lam) > 2:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return fit(self, lam, seeds)
+        return fit(self, lam, seeds, *more)
 
     monkeypatch.setattr(Trainer, "fit", small_device)
     with pytest.warns(RuntimeWarning, match="out of memory with 4 λ per training pass; going on with 2"):
@@ -196,7 +196,7 @@ def test_out_of_memory_halves_k_and_the_study_completes(tmp_path, monkeypatch) -
 
 
 def test_out_of_memory_with_one_member_is_raised_and_the_trials_go_back(tmp_path, monkeypatch) -> None:
-    def no_memory(self: Trainer, lam: np.ndarray, seeds: int | list[int] | None = None) -> list[MemberResult]:
+    def no_memory(self: Trainer, lam: np.ndarray, seeds: int | list[int] | None = None, *more: object) -> list[MemberResult]:
         raise RuntimeError("CUDA error: out of memory")
 
     monkeypatch.setattr(Trainer, "fit", no_memory)
@@ -213,11 +213,11 @@ def test_a_lone_lambda_whose_pair_does_not_fit_trains_alone(data, monkeypatch) -
     train = Trainer._train
     populations: list[int] = []
 
-    def one_model_fits(self: Trainer, model, lam, seed):  # type: ignore[no-untyped-def]
+    def one_model_fits(self: Trainer, model, *args):  # type: ignore[no-untyped-def]
         populations.append(model.population)
         if model.population > 1:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return train(self, model, lam, seed)
+        return train(self, model, *args)
 
     monkeypatch.setattr(Trainer, "_train", one_model_fits)
     (result,) = trainer.fit(lambdas(1))
@@ -256,7 +256,7 @@ def test_worker_processes_store_what_one_process_does(tmp_path) -> None:
 def test_interrupt_puts_the_trials_back_and_stops_the_workers(tmp_path, monkeypatch) -> None:
     seen: list = []
 
-    def interrupted(self: ProcessPool, lam: np.ndarray, k: int, seeds: list[int] | None = None) -> list[MemberResult]:
+    def interrupted(self: ProcessPool, lam: np.ndarray, k: int, seeds: list[int] | None = None, *more: object) -> list[MemberResult]:
         seen.extend(self.processes)
         assert all(p.is_alive() for p in seen)
         raise KeyboardInterrupt

@@ -45,11 +45,11 @@ def _fit_logging(monkeypatch, stop_at: int | None = None) -> list[tuple[tuple[fl
     trained: list[tuple[tuple[float, ...], int]] = []
     calls = [0]
 
-    def logging_fit(self: Trainer, lam: np.ndarray, seeds: int | list[int] | None = None) -> list[MemberResult]:
+    def logging_fit(self: Trainer, lam: np.ndarray, seeds: int | list[int] | None = None, *more: object) -> list[MemberResult]:
         calls[0] += 1
         if stop_at is not None and calls[0] == stop_at:
             raise KeyboardInterrupt
-        results = fit(self, lam, seeds)
+        results = fit(self, lam, seeds, *more)
         trained.extend((tuple(np.round(row, 12)), r.seed) for row, r in zip(np.atleast_2d(lam), results, strict=True))
         return results
 
