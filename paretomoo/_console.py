@@ -51,6 +51,7 @@ def _clock(seconds: float) -> str:
 
 
 def print_status(study: Study, *, with_hint: bool, target: str) -> None:
+    from paretomoo.halving import spent
     from paretomoo.summary import LEVEL
 
     spec = study.spec
@@ -60,6 +61,9 @@ def print_status(study: Study, *, with_hint: bool, target: str) -> None:
     lo, hi = s.hv_interval
     interval = f" [{lo:.4g}, {hi:.4g}] ({LEVEL:.0%} of replicates)" if s.evidence is not None and hi > lo else ""
     print(f"study {spec.name}: {counts}; front {len(s.front)} points; hypervolume {s.hv:.4g}{interval} (validation; reference {ref})")
+    halving = spent(spec, s.records)
+    if halving is not None:
+        print(halving)
     if s.front:
         print(front_table(spec, s))
     failed = [r for r in s.records if r.state == "failed"]

@@ -38,6 +38,7 @@ import sqlalchemy.exc
 
 from paretomoo._parallel import InProcess, ProcessPool, fit_in_rounds
 from paretomoo.errors import UserError
+from paretomoo.halving import promote
 from paretomoo.proposers import make_proposer
 from paretomoo.proposers._distinct import distinct
 from paretomoo.spec import StudySpec
@@ -125,7 +126,7 @@ def work(
         mine = stats.trials
         if on_progress is not None:
             records = _retry(store.records, options.patience)
-            done = sum(r.state in ("complete", "failed") for r in records)
+            done = sum(r.state in ("complete", "failed", "pruned") for r in records)
             elapsed = time.perf_counter() - start
             on_progress(
                 Progress(
@@ -154,16 +155,22 @@ def _train(
     attrs = [t.user_attrs for t in trials]  # one read each: an Optuna trial's attributes come from the storage
     targets = [store.seeds(a)[0] for a in attrs]
     done = [store.seeds(a)[1] for a in attrs]
-    plan = [(i, seed) for i, seeds in enumerate(targets) for seed in seeds if seed not in done[i]]
+    # successive halving: how far each trial trains, and the trial whose checkpoint it goes on from
+    epochs = [int(a.get("epochs", spec.training.epochs)) for a in attrs]
+    plans: dict[tuple[int, bool], list[tuple[int, int]]] = {}
+    for i, seeds in enumerate(targets):
+        plans.setdefault((epochs[i], "continues" in attrs[i]), []).extend((i, seed) for seed in seeds if seed not in done[i])
     store_s = 0.0
 
-    def keep(first: int, results: list[MemberResult]) -> None:
+    def keep(plan: list[tuple[int, int]], first: int, results: list[MemberResult]) -> None:
         nonlocal store_s
         t0 = time.perf_counter()
         touched = set()
         for (i, seed), r in zip(plan[first : first + len(results)], results, strict=True):
             done[i][seed] = seed_result(r)
-            if seed == spec.training.seed and r.state is not None and "repeat_of" not in attrs[i]:
+            if r.checkpoint is not None:
+                _retry(functools.partial(store.weights.save_checkpoint, trials[i], r.checkpoint), options.patience)
+            elif seed == spec.training.seed and r.state is not None and "repeat_of" not in attrs[i]:
                 _retry(functools.partial(store.weights.save, trials[i], r.state), options.patience)
             touched.add(i)
         for i in sorted(touched):
@@ -174,9 +181,14 @@ def _train(
     try:
         with store.queue.heartbeat(trials, options.heartbeat):
             t0 = time.perf_counter()
-            if plan:
+            for (target, goes_on), plan in sorted(plans.items()):
+                if not plan:
+                    continue
                 lam = store.space.to_lambda(np.array([store.queue.x_of(trials[i]) for i, _ in plan]))
-                _, k = fit_in_rounds(executor, lam, k, [seed for _, seed in plan], on_round=keep)
+                start = [store.weights.load_checkpoint(int(attrs[i]["continues"])) for i, _ in plan] if goes_on else None
+                _, k = fit_in_rounds(
+                    executor, lam, k, [seed for _, seed in plan], on_round=functools.partial(keep, plan), start=start, epochs=target
+                )
             train_s = time.perf_counter() - t0 - store_s
     except BaseException:
         try:
@@ -198,6 +210,8 @@ def _next(store: Store, spec: StudySpec, budget: int, k: int) -> tuple[list[optu
         snap = queue.snapshot()
         if queue.requeue_interrupted(snap.running):
             snap = queue.snapshot()
+        if snap.awaiting and snap.waiting == 0 and not snap.running and promote(store, spec):
+            snap = queue.snapshot()  # the survivors of a rung, queued for the next (successive halving)
         waiting = snap.waiting
         spent = snap.finished >= budget
         # the newest batch is finished (its slots past the budget were never queued)
@@ -277,7 +291,8 @@ def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | Non
     if slots is None and limit is not None and limit < len(x):
         slots = list(range(limit))
     if len(x):
-        store.queue.enqueue(x, batch_id, spec.search.first_seeds(spec.training.seed), slots)
+        first_rung = spec.search.rungs(spec.training.epochs)[0] if spec.search.fidelity != "none" else None
+        store.queue.enqueue(x, batch_id, spec.search.first_seeds(spec.training.seed), slots, epochs=first_rung)
     return len(x) if slots is None else len(slots)
 
 

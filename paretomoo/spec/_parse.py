@@ -11,7 +11,17 @@ from typing import Any
 from paretomoo.conditions import parse_conditions
 from paretomoo.errors import UserError
 from paretomoo.metrics import LOSSES, get_metric, metric_names
-from paretomoo.spec._sections import SCALARIZATION_NAMES, DataSpec, LambdaSpec, ModelSpec, SearchSpec, StudySpec, TaskSpec, TrainingSpec
+from paretomoo.spec._sections import (
+    FIDELITY_NAMES,
+    SCALARIZATION_NAMES,
+    DataSpec,
+    LambdaSpec,
+    ModelSpec,
+    SearchSpec,
+    StudySpec,
+    TaskSpec,
+    TrainingSpec,
+)
 from paretomoo.spec._table import REQUIRED, Table, show
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -82,6 +92,11 @@ def parse_spec(raw: dict[str, Any], *, source_text: str = "", base: str = "") ->
     search = _parse_search(Table(top.get("search", dict, {}, "[search]"), "search"))
     lam = _parse_lambda(Table(top.get("lambda", dict, {}, "[lambda]"), "lambda"), names)
     top.done()
+    if search.fidelity != "none" and len(search.rungs(training.epochs)) < 2:
+        raise UserError(
+            f"spec key 'search.fidelity' = \"{search.fidelity}\" needs training.epochs >= search.eta to make a rung "
+            f"(epochs = {training.epochs}, eta = {search.eta}); raise epochs or lower eta"
+        )
     return StudySpec(
         name=name,
         storage=storage,
@@ -239,7 +254,16 @@ def _parse_search(t: Table) -> SearchSpec:
         adaptive=adaptive,
         scalarization=t.choice("scalarization", list(SCALARIZATION_NAMES), SearchSpec.scalarization),
         distinct=float(t.positive("distinct", (int, float), SearchSpec.distinct, "distinct = 0.15", allow_zero=True)),
+        fidelity=t.choice("fidelity", list(FIDELITY_NAMES), SearchSpec.fidelity),
+        eta=t.positive("eta", int, SearchSpec.eta, "eta = 3"),
     )
+    if s.eta < 2:
+        raise UserError(f"spec key 'search.eta' must be >= 2 (each rung keeps 1/eta of the λ), got {s.eta}; write e.g. eta = 3")
+    if s.fidelity != "none" and (s.repeats > 1 or s.adaptive):
+        raise UserError(
+            f"spec keys 'search.fidelity' = \"{s.fidelity}\" and 'search.repeats' do not go together: halving trains each λ "
+            'under one seed; remove repeats, or set fidelity = "none"'
+        )
     need = PROPOSERS[resolve(s.optimizer)].min_batch
     if s.batch < need:
         raise UserError(f"spec key 'search.batch' must be >= {need} for {s.optimizer} (it is the population size), got {s.batch}")

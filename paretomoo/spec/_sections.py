@@ -86,6 +86,8 @@ class TrainingSpec:
 
 # [search] scalarization values; the functions are paretomoo.trainer.SCALARIZATIONS (torch: not loaded to read a spec)
 SCALARIZATION_NAMES = ("weighted_sum", "tchebycheff")
+# [search] fidelity values: "none" trains every λ for all its epochs; "epochs": successive halving over epochs (paretomoo.halving)
+FIDELITY_NAMES = ("none", "epochs")
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,20 @@ class SearchSpec:
     distinct: float = 0.15
     # how λ and the task losses become one loss: "weighted_sum" (Σ λ_i f_i) or "tchebycheff" (smooth, paretomoo.trainer)
     scalarization: str = "weighted_sum"
+    # "epochs": a batch trains for a fraction of the epochs, and only its best 1/eta (non-dominated rank, then
+    # hypervolume contribution) go on from their checkpoints to the next rung (paretomoo.halving)
+    fidelity: str = "none"
+    eta: int = 3
+
+    def rungs(self, epochs: int) -> list[int]:
+        """The epochs each rung trains up to: ``epochs // eta**(R - i)`` for i = 0..R, R the most rungs with at least
+        one epoch (``[epochs]`` without fidelity). 6 epochs, eta 3: [2, 6]; eta 2: [1, 3, 6]; 9 epochs, eta 3: [1, 3, 9]."""
+        if self.fidelity == "none":
+            return [epochs]
+        top = 0
+        while epochs // self.eta ** (top + 1) >= 1:
+            top += 1
+        return [epochs // self.eta ** (top - i) for i in range(top + 1)]
 
     def first_seeds(self, base: int) -> list[int]:
         """The seeds a new λ trains under when it is first trained."""
@@ -143,7 +159,7 @@ class StudySpec:
     def result_hash(self, standardised_labels: bool = True) -> str:
         """Hash of everything that changes what a trial computes.
 
-        The search section (but its scalarization), the device, the population size and the number of
+        The search section (but its scalarization and fidelity), the device, the population size and the number of
         worker processes are left out on purpose: a study may be resumed with a
         larger budget, another optimizer (warm-started from every stored trial)
         or on another device. So is where the data files lie (``data_dir``).
@@ -159,6 +175,8 @@ class StudySpec:
         }
         if self.search.scalarization != "weighted_sum":  # what a trial minimises (absent: the hashes of earlier studies hold)
             payload["scalarization"] = self.search.scalarization
+        if self.search.fidelity != "none":  # the study holds pruned trials and checkpoints besides complete ones
+            payload["fidelity"] = [self.search.fidelity, self.search.eta]
         if standardised_labels and any(t.loss == "mse" for t in self.tasks):
             payload["regression_labels"] = "standardised"
         text = json.dumps(payload, sort_keys=True, default=list)

@@ -37,7 +37,7 @@ from paretomoo.proposers import Batch
 from paretomoo.space import LambdaSpace
 from paretomoo.spec import StudySpec, load_spec, parse_spec
 from paretomoo.store._baselines import BaselineRecord, Baselines
-from paretomoo.store._queue import FINISHED, MAX_ATTEMPTS, Snapshot, TrialQueue
+from paretomoo.store._queue import MAX_ATTEMPTS, Snapshot, TrialQueue
 from paretomoo.store._records import Record, dumps, record_of, state_name
 from paretomoo.store._repeats import aggregate, done_seeds, target_seeds
 from paretomoo.store._storage import artifacts_folder, open_storage, safe_url, sqlite_file
@@ -163,14 +163,19 @@ class Store:
 
     def n_finished(self) -> int:
         """Trials that count against the budget: complete, or failed for a reason of their own (a λ's repeats do not count)."""
-        retried = self.queue.retried()
-        return sum(1 for t in self.queue.trials(FINISHED) if t.number not in retried and "repeat_of" not in t.user_attrs)
+        ts = self.queue.trials()
+        chains = self.queue.chains(ts)
+        return sum(1 for t in ts if chains.ended(t))
 
     def history(self, before: int | None = None) -> list[Batch]:
         """Finished proposal batches below ``before``, in minimisation form (``TrialQueue.history``), each λ
         at its mean over every seed trained so far."""
         signs = np.array([1.0 if d == "minimize" else -1.0 for d in self.spec.directions])
-        values = {r.number: r.values for r in self.records() if r.state == "complete"}
+        values: dict[int, list[float]] = {}
+        for r in self.records():
+            v = r.values if r.state == "complete" else r.rung_values(self.spec.tasks)  # a pruned λ: where it stopped
+            if v is not None:
+                values[r.number] = v
         return self.queue.history(signs, values, before)
 
     # -- results ---------------------------------------------------------------
@@ -196,7 +201,8 @@ class Store:
 
     def _finish(self, trial: optuna.Trial, done: dict[int, dict[str, Any]], device: str) -> None:
         agg = aggregate(done)
-        lam = self.space.to_lambda(self.queue.x_of(trial))[0]
+        x = self.queue.x_of(trial)
+        lam = self.space.to_lambda(x)[0]
         trial.set_user_attr("lambda", dict(zip(self.spec.task_names, map(float, lam), strict=True)))
         trial.set_user_attr("by_seed", {str(s): v for s, v in sorted(done.items())})
         trial.set_user_attr("run", {"seed": min(done), "seeds": sorted(done), "seconds": round(agg.seconds, 4), "device": device})
@@ -207,13 +213,37 @@ class Store:
         for key, value in (("val", agg.val), ("test", agg.test), ("val_se", agg.val_se), ("test_se", agg.test_se)):
             trial.set_user_attr(key, value)
         values = [agg.val[t.name][t.metric] for t in self.spec.tasks]
+        epochs = trial.user_attrs.get("epochs")
+        if epochs is not None:  # successive halving: this rung's metrics, and the intermediate values of every rung so far
+            self._keep_rung(trial, int(epochs), values, lam)
         # The storage call rather than study.tell: the study's own sampler never
         # proposes (proposals are enqueued), and this saves a third of the cost.
-        self.storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, values)
+        if epochs is not None and int(epochs) < self.spec.training.epochs:
+            self.storage.set_trial_state_values(trial._trial_id, TrialState.PRUNED)
+        else:
+            self.storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, values)
+
+    def _keep_rung(self, trial: optuna.Trial, epochs: int, values: list[float], lam: np.ndarray) -> None:
+        """Successive halving: add this rung's validation values to the trial's ``rungs`` ({epochs, values}, one per
+        rung of its chain) and write them as Optuna intermediate values.
+
+        Optuna keeps one float per step and trial, so the intermediate value at
+        step = epochs trained is the λ-weighted objective in minimisation form,
+        ``Σ λ_i s_i v_i`` (``s_i`` = −1 for a maximised metric), the curve
+        optuna-dashboard draws; every objective's value is in ``rungs``.
+        """
+        rungs = [*trial.user_attrs.get("rungs", []), {"epochs": epochs, "values": values}]
+        trial.set_user_attr("rungs", rungs)
+        signs = np.array([1.0 if d == "minimize" else -1.0 for d in self.spec.directions])
+        for r in rungs:
+            self.storage.set_trial_intermediate_value(
+                trial._trial_id, int(r["epochs"]), float(np.dot(lam, signs * np.asarray(r["values"])))
+            )
 
     def records(self) -> list[Record]:
         """Every trial of the study, a λ's repeats (``repeat_of``) folded into the trial they repeat."""
         trials = self.queue.trials()
+        chains = self.queue.chains(trials)
         retried = self.queue.retried()
         extra: dict[int, dict[int, dict[str, Any]]] = {}
         for t in trials:
@@ -224,7 +254,7 @@ class Store:
             lam = t.user_attrs.get("lambda")
             if lam is None and all(p in t.params for p in self.space.params):
                 lam = dict(zip(self.spec.task_names, map(float, self.space.to_lambda(self.queue.x_of(t))[0]), strict=True))
-            out.append(record_of(t, lam or {}, self.spec.tasks, retried, extra.get(t.number, {})))
+            out.append(record_of(t, lam or {}, self.spec.tasks, retried, extra.get(t.number, {}), promoted=t.number in chains.promoted))
         return out
 
     def record(self, number: int) -> Record:

@@ -4,6 +4,15 @@ A trial of a proposal batch carries ``batch``, ``slot`` (its row) and ``of``
 (the batch size), and its logits again as ``logits``. A re-queued attempt of an
 interrupted trial carries ``retry_of``, ``retry_reason`` and ``attempt``; the
 interrupted one counts as such because a retry names it.
+
+Under successive halving (``[search] fidelity``) a trial also carries ``rung``
+and ``epochs`` (how far it trains); one that stops short of the last rung ends
+PRUNED with its metrics and a checkpoint, and a survivor goes on as a new trial
+of the same (batch, slot) that names it (``continues``). So one λ is a chain of
+trials: the earlier links count as ``promoted``, the last one is the λ's result.
+A rung's survivors are chosen once every trial of the rung has ended; the
+study remembers the last rung decided for each batch (``halving_decided``), so
+a PRUNED trial of a later rung is still waiting for that decision.
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ from paretomoo.proposers import Batch
 from paretomoo.space import LambdaSpace
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
+ENDED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+# what a re-queued attempt keeps of the interrupted one: its seeds, what they gave, its weights, its place in a halving chain
+KEPT_ON_RETRY = ("seeds", "by_seed", "repeat_of", "weights", "rung", "epochs", "continues", "rungs")
 MAX_ATTEMPTS = 3  # interrupted attempts of one λ before it counts as failed
 _LOCAL_LOCK = threading.Lock()
 
@@ -42,6 +54,40 @@ class Snapshot:
     next_batch: int
     missing: list[int]  # slots of the newest batch not enqueued (a crash, or past the budget)
     waiting_repeats: int = 0  # waiting trials that are more seeds of a finished λ
+    awaiting: int = 0  # PRUNED trials of a rung whose survivors are not chosen yet (successive halving)
+
+
+@dataclass(frozen=True)
+class Chains:
+    """Which trials of a study a halving chain has passed by (``promoted``: a later trial ``continues`` them), which
+    were interrupted (``retried``), and the last rung decided per batch."""
+
+    promoted: set[int]
+    retried: set[int]
+    decided: dict[int, int]
+
+    @classmethod
+    def of(cls, ts: Sequence[FrozenTrial], study_attrs: Mapping[str, Any]) -> Chains:
+        return cls(
+            promoted={int(t.user_attrs["continues"]) for t in ts if "continues" in t.user_attrs},
+            retried={int(t.user_attrs["retry_of"]) for t in ts if "retry_of" in t.user_attrs},
+            decided={int(b): int(r) for b, r in study_attrs.get("halving_decided", {}).items()},
+        )
+
+    def awaiting(self, t: FrozenTrial) -> bool:
+        """A PRUNED trial whose rung's survivors are still to be chosen."""
+        return (
+            t.state == TrialState.PRUNED
+            and t.number not in self.promoted
+            and t.number not in self.retried
+            and int(t.user_attrs.get("rung", 0)) > self.decided.get(int(t.user_attrs.get("batch", -1)), -1)
+        )
+
+    def ended(self, t: FrozenTrial) -> bool:
+        """The last trial of a λ that counts against the budget: complete, failed, or pruned for good."""
+        if t.number in self.retried or t.number in self.promoted or "repeat_of" in t.user_attrs:
+            return False
+        return t.state in FINISHED or (t.state == TrialState.PRUNED and not self.awaiting(t))
 
 
 class TrialQueue:
@@ -64,25 +110,38 @@ class TrialQueue:
     def snapshot(self) -> Snapshot:
         """The queue's state from one read of the study (what a worker decides on, under the lock)."""
         ts = self.trials()
-        retried = {t.user_attrs["retry_of"] for t in ts if "retry_of" in t.user_attrs}
+        chains = self.chains(ts)
         newest = max((t.user_attrs.get("batch", -1) for t in ts), default=-1)
         open_states = (TrialState.WAITING, TrialState.RUNNING)
         newest_trials = [t for t in ts if t.user_attrs.get("batch") == newest]
         size = max((t.user_attrs.get("of", 0) for t in newest_trials), default=0)
         missing = sorted(set(range(size)) - {t.user_attrs.get("slot") for t in newest_trials})
+        awaiting = sum(1 for t in ts if chains.awaiting(t))
         return Snapshot(
-            finished=sum(1 for t in ts if t.state in FINISHED and t.number not in retried and "repeat_of" not in t.user_attrs),
+            finished=sum(1 for t in ts if chains.ended(t)),
             running=[t for t in ts if t.state == TrialState.RUNNING],
             waiting=sum(1 for t in ts if t.state == TrialState.WAITING),
-            batch_open=any(t.state in open_states and t.user_attrs.get("batch") == newest for t in ts),
+            batch_open=awaiting > 0 or any(t.state in open_states and t.user_attrs.get("batch") == newest for t in ts),
             next_batch=newest + 1,
             missing=missing,
             waiting_repeats=sum(1 for t in ts if t.state == TrialState.WAITING and "repeat_of" in t.user_attrs),
+            awaiting=awaiting,
         )
 
-    def enqueue(self, x: np.ndarray, batch: int, seeds: Sequence[int] | None = None, slots: Sequence[int] | None = None) -> None:
+    def chains(self, ts: Sequence[FrozenTrial] | None = None) -> Chains:
+        return Chains.of(self.trials() if ts is None else ts, self.study.user_attrs)
+
+    def enqueue(
+        self,
+        x: np.ndarray,
+        batch: int,
+        seeds: Sequence[int] | None = None,
+        slots: Sequence[int] | None = None,
+        epochs: int | None = None,
+    ) -> None:
         """Queue a proposal batch as WAITING trials, one per row of ``x`` (only ``slots`` of them, if given),
-        each to train under ``seeds`` (default: the study's training seed).
+        each to train under ``seeds`` (default: the study's training seed); with ``epochs``, as the first rung of
+        successive halving, for that many epochs.
 
         Each trial records the batch size (``of``), so that a batch whose
         enqueueing a crash cut short is seen as partial and completed.
@@ -95,7 +154,16 @@ class TrialQueue:
             attrs: dict[str, Any] = {"batch": batch, "slot": slot, "of": len(x), "logits": list(params.values())}
             if seeds is not None:
                 attrs["seeds"] = list(seeds)
+            if epochs is not None:
+                attrs.update(rung=0, epochs=epochs)
             self.study.enqueue_trial(params, user_attrs=attrs)
+
+    def enqueue_continuation(self, trial: FrozenTrial, rung: int, epochs: int) -> None:
+        """Queue a PRUNED trial's λ to go on from its checkpoint to rung ``rung`` (``epochs`` epochs)."""
+        params = dict(zip(self.space.params, trial.user_attrs.get("logits") or [trial.params[p] for p in self.space.params], strict=True))
+        keep: dict[str, Any] = {key: trial.user_attrs[key] for key in ("batch", "slot", "of", "seeds", "rungs") if key in trial.user_attrs}
+        attrs = {**keep, "logits": list(params.values()), "rung": rung, "epochs": epochs, "continues": trial.number}
+        self.study.enqueue_trial(params, user_attrs=attrs)
 
     def enqueue_repeats(self, trial: FrozenTrial, seeds: Sequence[int], batch: int) -> None:
         """Queue more seeds of a finished trial's λ, as one trial that names it (``repeat_of``).
@@ -188,10 +256,7 @@ class TrialQueue:
             "retry_reason": why,
             "attempt": attempt + 1,
         }
-        # the seeds it was to train under, those it finished (not trained again), and where their weights are
-        attrs.update({key: t.user_attrs[key] for key in ("seeds", "by_seed", "repeat_of") if key in t.user_attrs})
-        if "weights" in t.user_attrs:
-            attrs["weights"] = t.user_attrs["weights"]
+        attrs.update({key: t.user_attrs[key] for key in KEPT_ON_RETRY if key in t.user_attrs})
         self.study.enqueue_trial(params, user_attrs=attrs)
 
     @contextlib.contextmanager
@@ -253,15 +318,18 @@ class TrialQueue:
     def history(self, signs: np.ndarray, values: Mapping[int, Sequence[float]], before: int | None = None) -> list[Batch]:
         """Finished proposal batches in order (those numbered below ``before``), for ``Proposer.replay``.
 
-        ``values[number]`` are a complete trial's natural values (the mean over
-        all its seeds); ``signs[m]`` turns them into minimisation form. Each
-        (batch, slot) counts once: its complete trial, else its last failed
-        one; interrupted attempts and repeats of a λ are skipped.
+        ``values[number]`` are a complete (or pruned) trial's natural values (the
+        mean over all its seeds); ``signs[m]`` turns them into minimisation form.
+        Each (batch, slot) counts once: its complete trial, else its last failed
+        one; interrupted attempts and repeats of a λ are skipped. Under
+        successive halving it is the last trial of the λ's chain: a λ pruned at
+        a rung is told with the metrics it had there, worse than full
+        training's, as its pruning says.
         """
         by_slot: dict[tuple[int, int], FrozenTrial] = {}
-        retried = self.retried()
-        for t in self.trials(FINISHED):
-            if t.number in retried or "repeat_of" in t.user_attrs or (before is not None and t.user_attrs.get("batch", -1) >= before):
+        chains = self.chains()
+        for t in self.trials(ENDED):
+            if not chains.ended(t) or (before is not None and t.user_attrs.get("batch", -1) >= before):
                 continue
             key = (t.user_attrs.get("batch", -1), t.user_attrs.get("slot", t.number))
             if key not in by_slot or by_slot[key].state != TrialState.COMPLETE:
@@ -273,9 +341,7 @@ class TrialQueue:
         for b in sorted(batches):
             ts = batches[b]
             x = np.array([self.x_of(t) for t in ts])
-            f = np.array(
-                [np.asarray(values[t.number]) * signs if t.state == TrialState.COMPLETE else np.full(len(signs), np.nan) for t in ts]
-            )
+            f = np.array([np.asarray(values[t.number]) * signs if t.number in values else np.full(len(signs), np.nan) for t in ts])
             out.append(Batch(x=x, f=f))
         return out
 

@@ -23,7 +23,7 @@ class Record:
     (means over its seeds), their standard errors, and each seed's values of the objectives."""
 
     number: int
-    state: str  # complete, failed, running, waiting, interrupted
+    state: str  # complete, failed, running, waiting, interrupted, pruned, promoted (successive halving)
     lam: dict[str, float]
     values: list[float]  # natural validation metrics in spec order; NaN unless complete
     val: Metrics
@@ -38,6 +38,14 @@ class Record:
     repeat_of: int | None = None  # more seeds of that trial's λ (folded into its record)
     row_dev: np.ndarray | None = None  # [B, objectives]: the mean's deviations under bootstrap resamples of the validation rows
     seeds: list[int] = field(default_factory=list)  # the training seeds of seed_values
+    epochs: int | None = None  # successive halving: the epochs this trial trained up to
+    continues: int | None = None  # successive halving: the trial of the λ's previous rung, whose checkpoint it went on from
+
+    def rung_values(self, tasks: Sequence[TaskSpec]) -> list[float] | None:
+        """A pruned (or promoted) trial's natural validation values at the rung where it stopped; None for other states."""
+        if self.state not in ("pruned", "promoted") or not self.val:
+            return None
+        return [self.val.get(t.name, {}).get(t.metric, float("nan")) for t in tasks]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +61,8 @@ class Record:
             "seconds": self.seconds,
             "fail_reason": self.fail_reason,
             "repeat_of": self.repeat_of,
+            "epochs": self.epochs,
+            "continues": self.continues,
         }
 
 
@@ -62,10 +72,11 @@ def record_of(
     tasks: Sequence[TaskSpec],
     retried: Mapping[int, str],
     more_seeds: Mapping[int, Mapping[str, Any]] | None = None,
+    promoted: bool = False,
 ) -> Record:
     """The record of trial ``t`` (``retried``: trial number → why, for interrupted attempts; ``more_seeds``: what
-    later repeats of its λ gave, folded into its means)."""
-    state = "interrupted" if t.number in retried else state_name(t)
+    later repeats of its λ gave, folded into its means; ``promoted``: a later rung of its λ went on from it)."""
+    state = "interrupted" if t.number in retried else "promoted" if promoted else state_name(t)
     attrs = t.user_attrs
     by_seed = {**done_seeds(attrs), **(more_seeds or {})}
     complete = t.state == TrialState.COMPLETE
@@ -98,6 +109,8 @@ def record_of(
         repeat_of=int(attrs["repeat_of"]) if "repeat_of" in attrs else None,
         row_dev=row_deviations(by_seed) if complete and by_seed else None,
         seeds=sorted(by_seed) if by_seed else [int(attrs.get("run", {}).get("seed", 0))] if complete else [],
+        epochs=int(attrs["epochs"]) if "epochs" in attrs else None,
+        continues=int(attrs["continues"]) if "continues" in attrs else None,
     )
 
 

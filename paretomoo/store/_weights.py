@@ -6,7 +6,7 @@ import io
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta, upload_artifact
@@ -16,6 +16,10 @@ from paretomoo.store._records import state_name
 
 if TYPE_CHECKING:
     import torch
+
+
+# the file name of a halving checkpoint (weights and optimizer state part-way); a trial's weights are trial_<n>.pt
+CHECKPOINT = "checkpoint_"
 
 
 class CheckpointError(Exception):
@@ -49,21 +53,41 @@ class Weights:
             upload_artifact(artifact_store=self._store(), file_path=path, study_or_trial=trial, mimetype="application/x-pytorch")
         trial.set_user_attr("weights", trial.number)
 
+    def save_checkpoint(self, trial: optuna.Trial, checkpoint: dict[str, Any]) -> None:
+        """Store where a running trial stopped short of its last epoch (``Trainer.fit``'s checkpoint), for the trial
+        that goes on from it (successive halving)."""
+        import torch
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, f"{CHECKPOINT}{trial.number}.pt")
+            torch.save(checkpoint, path)
+            upload_artifact(artifact_store=self._store(), file_path=path, study_or_trial=trial, mimetype="application/x-pytorch")
+
+    def load_checkpoint(self, number: int) -> dict[str, Any]:
+        """The checkpoint trial ``number`` stopped at; ``CheckpointError`` if it is missing or unreadable."""
+        trial = self.study.get_trials(deepcopy=False)[number]
+        metas = [m for m in get_all_artifact_meta(trial, storage=self.storage) if m.filename.startswith(CHECKPOINT)]
+        if not metas:
+            raise CheckpointError(f"trial {number} has no stored checkpoint to go on from")
+        return self._read(metas[-1].artifact_id, number, "checkpoint")
+
     def _artifact_id(self, number: int) -> str:
         trials = self.study.get_trials(deepcopy=False)
         trial = trials[number]
         # a retried trial's weights may lie with the attempt that trained its first seed
         holder = trials[int(trial.user_attrs.get("weights", number))]
-        metas = get_all_artifact_meta(holder, storage=self.storage)
+        metas = [m for m in get_all_artifact_meta(holder, storage=self.storage) if not m.filename.startswith(CHECKPOINT)]
         if not metas:
             raise UserError(f"trial {number} has no stored weights (state: {state_name(trial)}); pick a complete trial")
         return metas[-1].artifact_id
 
     def load(self, number: int) -> dict[str, torch.Tensor]:
         """The stored weights of trial ``number``; ``CheckpointError`` if they are missing or unreadable."""
+        return self._read(self._artifact_id(number), number, "weights")
+
+    def _read(self, artifact_id: str, number: int, what: str) -> Any:
         import torch
 
-        artifact_id = self._artifact_id(number)
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "w.pt")
             try:
@@ -72,7 +96,7 @@ class Weights:
             except UserError:
                 raise
             except Exception as exc:  # missing file, truncated or corrupted bytes
-                raise CheckpointError(f"the weights of trial {number} in {self.folder} are unreadable ({type(exc).__name__})") from None
+                raise CheckpointError(f"the {what} of trial {number} in {self.folder} are unreadable ({type(exc).__name__})") from None
 
     def replace(self, number: int, state: dict[str, torch.Tensor]) -> None:
         """Overwrite trial ``number``'s stored weights (after re-running a corrupted checkpoint)."""
