@@ -152,13 +152,15 @@ def _budget_text(study: Study) -> str:
 
 
 def _wall_text(study: Study) -> str:
-    trials = study.store.queue.trials((TrialState.COMPLETE, TrialState.FAIL))
+    trials = study.store.queue.trials((TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
     ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
     if not starts or not ends:
         return "unknown"
     span = (max(ends) - min(starts)).total_seconds()
-    train = sum(r.seconds for r in study.summary.records if r.state in ("complete", "failed") and np.isfinite(r.seconds))
+    train = sum(
+        r.seconds for r in study.summary.records if r.state in ("complete", "failed", "pruned", "promoted") and np.isfinite(r.seconds)
+    )
     return f"{_clock(span)} from the first trial's start to the last one's end; {train:,.1f} s of training, summed over λ"
 
 
