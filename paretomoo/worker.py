@@ -42,10 +42,10 @@ from paretomoo.halving import promote
 from paretomoo.proposers import make_proposer
 from paretomoo.proposers._distinct import distinct
 from paretomoo.spec import StudySpec
-from paretomoo.store import Store
+from paretomoo.store import CheckpointError, Store
 from paretomoo.store._repeats import seed_result
 from paretomoo.summary import front_hypervolume, summarize
-from paretomoo.trainer import MemberResult
+from paretomoo.trainer import Checkpoint, MemberResult
 
 T = TypeVar("T")
 
@@ -185,7 +185,7 @@ def _train(
                 if not plan:
                     continue
                 lam = store.space.to_lambda(np.array([store.queue.x_of(trials[i]) for i, _ in plan]))
-                start = [store.weights.load_checkpoint(int(attrs[i]["continues"])) for i, _ in plan] if goes_on else None
+                start = [_checkpoint(store, int(attrs[i]["continues"])) for i, _ in plan] if goes_on else None
                 _, k = fit_in_rounds(
                     executor, lam, k, [seed for _, seed in plan], on_round=functools.partial(keep, plan), start=start, epochs=target
                 )
@@ -200,6 +200,16 @@ def _train(
     for i, trial in enumerate(trials):
         _retry(functools.partial(store.finish, trial, done[i], device), options.patience)
     return k, train_s, store_s + time.perf_counter() - t0
+
+
+def _checkpoint(store: Store, number: int) -> Checkpoint:
+    """The checkpoint a trial of the next rung goes on from; a lost one is a one-line error (the trial goes back to the queue)."""
+    try:
+        return store.weights.load_checkpoint(number)
+    except CheckpointError as exc:
+        raise UserError(
+            f"{exc}, so its λ cannot go on to the next rung; restore the folder {store.artifacts}, or start the study under a new [study] name"
+        ) from None
 
 
 def _next(store: Store, spec: StudySpec, budget: int, k: int) -> tuple[list[optuna.Trial], int, int]:

@@ -227,6 +227,36 @@ def test_a_decision_cut_short_by_a_crash_is_made_again_without_duplicates(tmp_pa
     assert len(store.queue.trials()) == before and store.queue.snapshot().awaiting == 0
 
 
+def test_a_lost_checkpoint_is_a_one_line_error_and_nothing_stored_is_lost(tmp_path, capsys, monkeypatch) -> None:
+    import shutil
+
+    from paretomoo.cli import main
+
+    spec = halving_spec(tmp_path)
+    fit = Trainer.fit
+
+    def stopped_at_the_second_rung(self: Trainer, lam: np.ndarray, seeds: object = None, start: object = None, epochs: object = None):  # type: ignore[no-untyped-def]
+        if start is not None:
+            raise KeyboardInterrupt  # Ctrl-C as the survivors start
+        return fit(self, lam, seeds, start, epochs)
+
+    monkeypatch.setattr(Trainer, "fit", stopped_at_the_second_rung)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(spec)
+    monkeypatch.undo()
+    store = Store.open(str(tmp_path / "halving.toml"))
+    before = {t.number: t.state for t in store.queue.trials()}
+    assert store.queue.snapshot().waiting == 2  # the survivors, back in the queue
+    shutil.rmtree(store.artifacts)
+    code = main(["run", str(tmp_path / "halving.toml"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0 and "the checkpoint of trial" in err and "cannot be read" in err and "restore the folder" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    after = {t.number: t.state for t in store.queue.trials()}
+    assert all(after[n] == state for n, state in before.items() if state != TrialState.WAITING)
+    assert store.queue.snapshot().waiting == 2 and store.queue.trials((TrialState.RUNNING,)) == []
+
+
 def test_a_crash_mid_rung_resumes_from_the_last_rungs_checkpoints(write_spec, tmp_path) -> None:
     extra = 'fidelity = "epochs"\neta = 3'
     path = write_spec(trials=8, batch=4, population=2, rows=20000, epochs=9, optimizer="random", extra=extra)

@@ -96,7 +96,7 @@ class Weights:
             except UserError:
                 raise
             except Exception as exc:  # missing file, truncated or corrupted bytes
-                raise CheckpointError(f"the {what} of trial {number} in {self.folder} are unreadable ({type(exc).__name__})") from None
+                raise CheckpointError(f"the {what} of trial {number} in {self.folder} cannot be read ({type(exc).__name__})") from None
 
     def replace(self, number: int, state: dict[str, torch.Tensor]) -> None:
         """Overwrite trial ``number``'s stored weights (after re-running a corrupted checkpoint)."""
