@@ -85,7 +85,7 @@ def search(job: tuple[str, int, Any, int]) -> dict[str, Any]:
     """One run: ``optimizer`` under search seed ``seed`` for ``budget`` trainings, as a study proposes."""
     from paretomoo.front import to_min
     from paretomoo.proposers import Batch, make_proposer
-    from paretomoo.proposers._distinct import distinct
+    from paretomoo.proposers._distinct import distinct, tolerance
     from paretomoo.space import LambdaSpace
 
     arm, seed, spec, budget = job
@@ -105,7 +105,8 @@ def search(job: tuple[str, int, Any, int]) -> dict[str, Any]:
         p.replay(history)
         x = p.ask(min(batch, budget - n_hist))
         seen = np.vstack([h.x for h in history]) if history else np.zeros((0, space.dim))
-        x, k = distinct(x, seen, lambda z: space.to_lambda(z)[:, free], spec.search.distinct, space.zmax, (seed, b))
+        tol = tolerance(spec.search.distinct, len(free), budget, space.zmax)
+        x, k = distinct(x, seen, lambda z: space.to_lambda(z)[:, free], tol, space.zmax, (seed, b))
         replaced += k
         ask_s += time.perf_counter() - t
         lam = space.to_lambda(x)

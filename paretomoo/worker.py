@@ -40,7 +40,7 @@ from paretomoo._parallel import InProcess, ProcessPool, fit_in_rounds
 from paretomoo.errors import UserError
 from paretomoo.halving import promote
 from paretomoo.proposers import make_proposer
-from paretomoo.proposers._distinct import distinct
+from paretomoo.proposers._distinct import distinct, tolerance
 from paretomoo.spec import StudySpec
 from paretomoo.store import CheckpointError, Store
 from paretomoo.store._repeats import seed_result
@@ -295,9 +295,8 @@ def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | Non
         free = [spec.task_names.index(t) for t in store.space.free]
         # the λ of the batches before this one: what the proposer was told (a resumed study sees the same)
         seen = np.vstack([b.x for b in history]) if history else np.zeros((0, store.space.dim))
-        x, _ = distinct(
-            x, seen, lambda z: store.space.to_lambda(z)[:, free], spec.search.distinct, store.space.zmax, (spec.search.seed, batch_id)
-        )
+        tol = tolerance(spec.search.distinct, len(free), spec.search.trials, store.space.zmax)
+        x, _ = distinct(x, seen, lambda z: store.space.to_lambda(z)[:, free], tol, store.space.zmax, (spec.search.seed, batch_id))
     if slots is None and limit is not None and limit < len(x):
         slots = list(range(limit))
     if len(x):

@@ -68,3 +68,20 @@ def test_the_demo_budget_trains_no_near_duplicate(write_spec, optimizer: str) ->
     assert pairs_on == 0 and on > 0.15, (on, pairs_on)
     if optimizer == "nsga2":  # NSGA-II's offspring do repeat its parents: the check has something to remove
         assert pairs_off > 0, (off, pairs_off)
+
+
+def test_the_tolerance_is_capped_where_the_box_fits_few_distinct_points() -> None:
+    from paretomoo.proposers._distinct import tolerance
+
+    zmax = SPACE.zmax  # max_ratio 1000: ±3.45
+    assert tolerance(0.15, 4, 32, zmax) == 0.15  # the demo: the cap (1.1) is far above
+    assert tolerance(0.15, 2, 48, zmax) == pytest.approx(zmax / 48)  # two tasks: 48 λ on one coordinate
+    assert tolerance(0.15, 2, 16, zmax) == 0.15
+    assert tolerance(0.15, 1, 48, zmax) == 0.15 and tolerance(0.0, 2, 48, zmax) == 0.0
+    # 48 λ spread evenly over the two-task box are all farther apart than the cap: a search that finds them
+    # is never pushed off them
+    x = np.linspace(-zmax, zmax, 48)[:, None] * np.array([[1.0, -1.0]]) / 2
+    lam = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    d = distances(clr(lam), clr(lam))
+    np.fill_diagonal(d, np.inf)
+    assert d.min() > tolerance(0.15, 2, 48, zmax)
