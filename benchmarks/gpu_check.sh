@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The GPU check, under 5 minutes on one H100:
+# The GPU check, under 6 minutes on one H100:
 #   1. the population contract on CUDA: a member of K = 4 matches its λ trained alone,
 #      reruns are identical, and the K that "auto" picks from free memory;
 #   2. benchmarks/trainer_throughput.py on CUDA with populations up to 256, and K = 4 with
 #      the trainer and with torch.func.vmap; 3 interleaved rounds (5 on a CPU) to stay
 #      within the time limit (writes benchmarks/results/trainer_throughput_cuda.json and .png);
-#   3. (run before 2.) every adaptive-weighting baseline (paretomoo.baselines) trains on CUDA, with its time against ew's.
+#   3. (run before 2.) every adaptive-weighting baseline (paretomoo.baselines) trains on CUDA, with its time against ew's;
+#   4. (run before 2.) successive halving on CUDA: going on from a checkpoint (1 -> 2 epochs) against one 2-epoch
+#      training (bit for bit on a CPU; the largest difference is printed here).
 # Arguments go to the benchmark, e.g. --populations 1,64,256 --no-check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +61,24 @@ for m in METHODS:
     assert r.failed is None and all(math.isfinite(r.val[t.name][t.metric]) for t in spec.tasks), (m, r.failed)
     times[m] = r.seconds
 print("baselines on CUDA (s, x ew):", ", ".join(f"{m} {s:.2f} ({s / times['ew']:.1f}x)" for m, s in times.items()))
+EOF
+
+# 4. a checkpoint goes on as one training would.
+timeout 60 "$PY" - <<'EOF'
+import numpy as np
+from paretomoo.data import load_data
+from paretomoo.spec import load_spec
+from paretomoo.trainer import Trainer
+
+spec = load_spec("studies/ecommerce.toml").replace(data={"rows": 20000}, training={"epochs": 2, "device": "cuda"})
+trainer = Trainer(spec, load_data(spec.data), "cuda")
+lam = np.random.default_rng(0).dirichlet(np.ones(4), size=4)
+whole = trainer.fit(lam)
+part = trainer.fit(lam, epochs=1)
+rest = trainer.fit(lam, start=[r.checkpoint for r in part])
+d = max(float((a.state[n] - b.state[n]).abs().max()) for a, b in zip(whole, rest) for n in a.state)
+print(f"halving checkpoint on CUDA: weights max|d| vs one training {d:.2g} (0 on a CPU)")
+assert d <= 1e-4, "going on from a checkpoint does not reproduce one training on this GPU"
 EOF
 
 timeout 280 "$PY" benchmarks/trainer_throughput.py --device cuda --populations 1,16,64,256 --seed-steps 20 --repeats 3 "$@"
