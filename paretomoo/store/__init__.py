@@ -162,7 +162,8 @@ class Store:
     # -- results ---------------------------------------------------------------
 
     def n_finished(self) -> int:
-        """Trials that count against the budget: complete, or failed for a reason of their own (a λ's repeats do not count)."""
+        """λ that count against the budget: complete, failed for a reason of their own, or pruned for good (a λ's repeats,
+        and the earlier rungs of a λ that went on, do not count)."""
         ts = self.queue.trials()
         chains = self.queue.chains(ts)
         return sum(1 for t in ts if chains.ended(t))
@@ -201,8 +202,7 @@ class Store:
 
     def _finish(self, trial: optuna.Trial, done: dict[int, dict[str, Any]], device: str) -> None:
         agg = aggregate(done)
-        x = self.queue.x_of(trial)
-        lam = self.space.to_lambda(x)[0]
+        lam = self.space.to_lambda(self.queue.x_of(trial))[0]
         trial.set_user_attr("lambda", dict(zip(self.spec.task_names, map(float, lam), strict=True)))
         trial.set_user_attr("by_seed", {str(s): v for s, v in sorted(done.items())})
         trial.set_user_attr("run", {"seed": min(done), "seeds": sorted(done), "seconds": round(agg.seconds, 4), "device": device})
