@@ -280,7 +280,10 @@ class Trainer:
             r.seed = s
         return results
 
-    def _fit(self, rows: np.ndarray, seeds: list[int], start: list[Checkpoint] | None, first: int, last: int) -> list[MemberResult]:
+    def _fit(
+        self, rows: np.ndarray, seeds: list[int], start: list[Checkpoint] | None = None, first: int = 0, last: int | None = None
+    ) -> list[MemberResult]:
+        last = self.spec.training.epochs if last is None else last
         deterministic = torch.are_deterministic_algorithms_enabled()
         if self.device.type == "cuda":
             torch.use_deterministic_algorithms(True, warn_only=True)
