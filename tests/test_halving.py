@@ -85,9 +85,14 @@ def test_halving_is_part_of_the_result_hash(tmp_path) -> None:
 # -- the trainer: going on from a checkpoint is the same training -------------------------------
 
 
-@pytest.mark.parametrize("scalarization", ["weighted_sum", "tchebycheff"])
-def test_going_on_from_checkpoints_gives_the_uninterrupted_weights(tmp_path, one_torch_thread, scalarization: str) -> None:
-    spec = halving_spec(tmp_path, scalarization=scalarization).replace(training={"epochs": 4})
+@pytest.mark.parametrize(
+    ("scalarization", "model"),
+    [("weighted_sum", "shared_bottom"), ("tchebycheff", "shared_bottom"), ("weighted_sum", "mmoe"), ("weighted_sum", "ple")],
+)
+def test_going_on_from_checkpoints_gives_the_uninterrupted_weights(tmp_path, one_torch_thread, scalarization: str, model: str) -> None:
+    spec = halving_spec(tmp_path, scalarization=scalarization).replace(
+        training={"epochs": 4}, model={"type": model, "experts": 2, "expert": (16, 8)}
+    )
     trainer = Trainer(spec, load_data(spec.data), "cpu")
     lam = np.random.default_rng(1).dirichlet(np.ones(4), size=3)
     whole = trainer.fit(lam)
