@@ -96,13 +96,13 @@ def spent(spec: StudySpec, records: Sequence[Record]) -> str | None:
     """One line on what halving saved so far: λ at each rung, and the epochs trained against full training."""
     if spec.search.fidelity == "none":
         return None
-    ended = [r for r in records if r.state in ("complete", "pruned", "failed") and r.repeat_of is None and r.epochs is not None]
+    # the epochs each λ ended at: a λ that went on from a checkpoint trained its last trial's epochs in all
+    ended = [r.epochs for r in records if r.state in ("complete", "pruned", "failed") and r.repeat_of is None and r.epochs is not None]
     if not ended:
         return None
     rungs = spec.search.rungs(spec.training.epochs)
-    reached = [sum(1 for r in ended if r.epochs is not None and r.epochs >= e) for e in rungs]
-    # a λ that went on from a checkpoint trained its last trial's epochs in all
-    epochs = sum(r.epochs or 0 for r in ended)
+    reached = [sum(1 for e in ended if e >= rung) for rung in rungs]
+    epochs = sum(ended)
     full = len(ended) * spec.training.epochs
     ladder = ", ".join(f"{n} to {e}" for n, e in zip(reached[1:], rungs[1:], strict=True))
     return (

@@ -241,7 +241,7 @@ class Trainer:
         row, all at the same epoch) goes on. Going on from a checkpoint draws the
         same batches, in the same order, as one uninterrupted training, so
         0 → 2 → 6 epochs gives the weights of 0 → 6, bit for bit on a CPU
-        (``tests/test_population.py``): successive halving never retrains.
+        (``tests/test_halving.py``): successive halving never retrains.
 
         Running out of device memory raises (``torch.cuda.OutOfMemoryError``);
         the caller retries with a smaller K (``_parallel.fit_in_rounds``). A

@@ -39,10 +39,10 @@ def tolerance(distinct: float, free: int, budget: int, zmax: float) -> float:
 
     With few free tasks the box is small: two tasks leave one coordinate, a
     centred log-ratio between ±zmax (±3.45 at ``max_ratio`` 1000), so 0.15 fits
-    only 46 distinct λ, and on census-income 34–38 of 48 proposals of every
-    optimizer were replaced, turning each search into the same space filling.
-    The cap is 0.07 for two tasks and 48 trials, 1.1 for the demo's four and 32
-    (so 0.15 holds there).
+    only 46 distinct λ and 48 trials could not all be kept apart (on
+    census-income 25–38 of every optimizer's 48 proposals were moved). The cap
+    is 0.07 for two tasks and 48 trials, 1.1 for the demo's four and 32 (so
+    0.15 holds there).
     """
     if free < 2 or budget < 1:
         return distinct

@@ -244,7 +244,7 @@ class Store:
         """Every trial of the study, a λ's repeats (``repeat_of``) folded into the trial they repeat."""
         trials = self.queue.trials()
         chains = self.queue.chains(trials)
-        retried = self.queue.retried()
+        retried = self.queue.retried(trials)
         extra: dict[int, dict[int, dict[str, Any]]] = {}
         for t in trials:
             if "repeat_of" in t.user_attrs and t.state == TrialState.COMPLETE:

@@ -38,7 +38,6 @@ from paretomoo.proposers import Batch
 from paretomoo.space import LambdaSpace
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
-ENDED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 # what a re-queued attempt keeps of the interrupted one: its seeds, what they gave, its weights, its place in a halving chain
 KEPT_ON_RETRY = ("seeds", "by_seed", "repeat_of", "weights", "rung", "epochs", "continues", "rungs")
 MAX_ATTEMPTS = 3  # interrupted attempts of one λ before it counts as failed
@@ -103,9 +102,13 @@ class TrialQueue:
     def trials(self, states: Sequence[TrialState] | None = None) -> list[FrozenTrial]:
         return self.study.get_trials(deepcopy=False, states=states)
 
-    def retried(self) -> dict[int, str]:
-        """Trial number → why it was interrupted, for every attempt that was retried."""
-        return {t.user_attrs["retry_of"]: t.user_attrs.get("retry_reason", "") for t in self.trials() if "retry_of" in t.user_attrs}
+    def retried(self, ts: Sequence[FrozenTrial] | None = None) -> dict[int, str]:
+        """Trial number → why it was interrupted, for every attempt that was retried (of ``ts``, as read already)."""
+        return {
+            t.user_attrs["retry_of"]: t.user_attrs.get("retry_reason", "")
+            for t in (self.trials() if ts is None else ts)
+            if "retry_of" in t.user_attrs
+        }
 
     def snapshot(self) -> Snapshot:
         """The queue's state from one read of the study (what a worker decides on, under the lock)."""
@@ -327,8 +330,9 @@ class TrialQueue:
         training's, as its pruning says.
         """
         by_slot: dict[tuple[int, int], FrozenTrial] = {}
-        chains = self.chains()
-        for t in self.trials(ENDED):
+        ts = self.trials()
+        chains = self.chains(ts)
+        for t in ts:
             if not chains.ended(t) or (before is not None and t.user_attrs.get("batch", -1) >= before):
                 continue
             key = (t.user_attrs.get("batch", -1), t.user_attrs.get("slot", t.number))
