@@ -249,16 +249,13 @@ class Study:
             verify: re-measure the exported model on the validation rows (a ``UserError`` if it differs).
         """
         from paretomoo._files import writable_folder
-        from paretomoo.export import export_trial, verify_export
+        from paretomoo.export import check_exportable, export_trial, verify_export
 
         if trial is not None and (weights or constraints):
             raise UserError("export(trial=N) names the trial itself; drop weights and constraints, or drop trial")
         if trial is not None:
             rec = self.store.record(trial)
-            if rec.state != "complete":
-                raise UserError(
-                    f"trial {rec.number} is {rec.state}, so it has no model to export; pick a complete trial (see paretomoo status)"
-                )
+            check_exportable(self.store, rec)
             chosen = Pick(rec.number, rec, "chosen by number", [], None, 0, "", None)
         else:
             chosen = self.pick(weights, constraints)

@@ -30,15 +30,14 @@ from paretomoo.data._tensors import to_tensors
 from paretomoo.errors import UserError
 from paretomoo.models import ModelShape, PopulationModel, build_model
 from paretomoo.spec import ModelSpec, StudySpec, parse_spec
-from paretomoo.store import CheckpointError, Store
+from paretomoo.store import CheckpointError, Record, Store
 from paretomoo.trainer import Trainer
 
 
 def export_trial(store: Store, number: int, out: str | Path, reason: str | None = None, noise: dict[str, Any] | None = None) -> Path:
     """Write trial ``number`` of ``store`` to the folder ``out``."""
     rec = store.record(number)
-    if rec.state != "complete":
-        raise UserError(f"trial {number} is {rec.state}, so it has no model to export; pick a complete trial (see paretomoo status)")
+    check_exportable(store, rec)
     out = writable_folder(out)
     try:
         state = store.weights.load(number)
@@ -68,6 +67,21 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
     (out / "spec.toml").write_text(spec.source_text)
     torch.save({"shape": shape, "model": asdict(spec.model), "state": state}, out / "model.pt")
     return out
+
+
+def check_exportable(store: Store, rec: Record) -> None:
+    """A one-line error unless trial ``rec`` has a model to export (it is complete)."""
+    if rec.state == "promoted":  # successive halving: its λ went on from its checkpoint as a later trial
+        later = {r.continues: r for r in store.records() if r.continues is not None}
+        last = rec
+        while last.number in later:
+            last = later[last.number]
+        raise UserError(
+            f"trial {rec.number} stopped at a rung of successive halving and went on as trial {last.number} ({last.state}); "
+            f"export trial {last.number}" + ("" if last.state == "complete" else ", or pick a complete trial (see paretomoo status)")
+        )
+    if rec.state != "complete":
+        raise UserError(f"trial {rec.number} is {rec.state}, so it has no model to export; pick a complete trial (see paretomoo status)")
 
 
 def _str_or_none(path: Path | None) -> str | None:

@@ -106,7 +106,7 @@ def spent(spec: StudySpec, records: Sequence[Record]) -> str | None:
     full = len(ended) * spec.training.epochs
     ladder = ", ".join(f"{n} to {e}" for n, e in zip(reached[1:], rungs[1:], strict=True))
     return (
-        f"successive halving (eta {spec.search.eta}): {reached[0]} λ trained to {rungs[0]} epochs, {ladder}; "
+        f"successive halving (eta {spec.search.eta}): {reached[0]} λ trained to {rungs[0]} epoch{'' if rungs[0] == 1 else 's'}, {ladder}; "
         f"{epochs} epochs in all, {epochs / full:.2f}× training every λ fully"
     )
 

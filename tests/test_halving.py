@@ -184,7 +184,25 @@ def test_status_says_what_halving_saved(halved, capsys) -> None:
     out = capsys.readouterr().out
     # 12 λ at 1 epoch, 4 of them on to 3: 8 × 1 + 4 × 3 = 20 epochs against 12 × 3
     assert "4 complete, 4 promoted, 8 pruned" in out
-    assert "successive halving (eta 3): 12 λ trained to 1 epochs, 4 to 3; 20 epochs in all, 0.56× training every λ fully" in out
+    assert "successive halving (eta 3): 12 λ trained to 1 epoch, 4 to 3; 20 epochs in all, 0.56× training every λ fully" in out
+
+
+def test_exporting_a_promoted_trial_names_the_trial_its_lambda_went_on_as(halved, capsys) -> None:
+    from paretomoo.cli import main
+
+    spec, store = halved
+    records = store.records()
+    promoted = next(r for r in records if r.state == "promoted")
+    successor = next(r for r in records if r.continues == promoted.number)
+    assert main(["export", spec.name, "--storage", spec.storage, "--trial", str(promoted.number), "--out", "unused"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"paretomoo: error: trial {promoted.number} stopped at a rung of successive halving and went on as trial "
+        f"{successor.number} (complete); export trial {successor.number}"
+    )
+    pruned = next(r for r in records if r.state == "pruned")
+    assert main(["export", spec.name, "--storage", spec.storage, "--trial", str(pruned.number), "--out", "unused"]) == 2
+    assert f"trial {pruned.number} is pruned, so it has no model to export" in capsys.readouterr().err
 
 
 def test_a_complete_trial_is_the_uninterrupted_training_of_its_lambda(halved, one_torch_thread) -> None:
