@@ -88,9 +88,14 @@ def test_sigkilled_worker_on_another_host_is_recovered_by_heartbeat(write_spec, 
     spec = write_spec(trials=12, batch=4, population=2, rows=20000, epochs=3)
     # The victim says it runs on another host, so only its silent heartbeat can reveal its death.
     victim = worker(spec, pg_storage, "--heartbeat", "1", env={"PARETOMOO_HOST": "elsewhere"})
-    wait_until(
-        lambda: any(t.user_attrs.get("worker", {}).get("pid") == victim.pid for t in _safe_trials(pg_storage, (TrialState.RUNNING,)))
-    )
+
+    def training() -> bool:
+        # every trial it popped is signed: one popped but not yet signed when the kill lands would be found
+        # by its age instead ("the process running it stopped"), which is another test's subject
+        running = _safe_trials(pg_storage, (TrialState.RUNNING,))
+        return bool(running) and all(t.user_attrs.get("worker", {}).get("pid") == victim.pid for t in running)
+
+    wait_until(training)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     survivor = worker(spec, pg_storage, "--heartbeat", "1")
