@@ -64,8 +64,13 @@ def print_status(study: Study, *, with_hint: bool, target: str) -> None:
     halving = spent(spec, s.records)
     if halving is not None:
         print(halving)
+    cond = study.store.study.user_attrs.get("conditioned")
+    if cond is not None:
+        from paretomoo.conditioned import conditioned_lines
+
+        print("\n".join(conditioned_lines(spec, s.records, cond)))
     if s.front:
-        print(front_table(spec, s))
+        print(front_table(spec, s, exact_only=cond is not None))
     failed = [r for r in s.records if r.state == "failed"]
     for r in failed[:5]:
         print(f"  trial {r.number} failed: {r.fail_reason}")
@@ -76,14 +81,16 @@ def print_status(study: Study, *, with_hint: bool, target: str) -> None:
         print(f"next: paretomoo plot {target}  |  paretomoo pick {target}  |  paretomoo export {target} --out exports/{spec.name}")
 
 
-def front_table(spec: StudySpec, s: Summary) -> str:
-    """The front, trial by trial: λ, P(front), repeats, validation means ± standard error, test means."""
+def front_table(spec: StudySpec, s: Summary, exact_only: bool = False) -> str:
+    """The front, trial by trial: λ, P(front), repeats, validation means ± standard error, test means (``exact_only``:
+    the trained trials of it, and how many conditioned points it holds besides; ``status --json`` lists every point)."""
     tasks = spec.task_names
     head = ["trial"] + [f"λ {t}" for t in tasks] + ["P(front)", "seeds"]
     head += [f"{o} val" for o in spec.objectives] + [f"{o} test" for o in spec.objectives]
     rows = []
     index = {r.number: i for i, r in enumerate(s.complete)}
-    for r in sorted(s.front, key=lambda r: r.number):
+    front = [r for r in s.front if not (exact_only and r.conditioned is not None)]
+    for r in sorted(front, key=lambda r: r.number):
         i = index[r.number]
         p = f"{s.p_front[i]:.2f}" if len(s.p_front) else "-"
         se = s.se[i] if len(s.se) else np.full(len(s.names), np.nan)
@@ -94,9 +101,11 @@ def front_table(spec: StudySpec, s: Summary) -> str:
             + [f"{v:.4f}" + (f"±{e:.4f}" if np.isfinite(e) and e > 0 else "") for v, e in zip(r.values, se, strict=True)]
             + [f"{r.test.get(t.name, {}).get(t.metric, math.nan):.4f}" for t in spec.tasks]
         )
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(head)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    if len(front) < len(s.front):
+        lines.append(f"(and {len(s.front) - len(front)} conditioned points of the front: paretomoo status --json lists every point)")
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ import json
 import math
 import sys
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from paretomoo._files import writable_folder
 from paretomoo.data import data_root, load_data
 from paretomoo.data._tensors import to_tensors
 from paretomoo.errors import UserError
-from paretomoo.models import ModelShape, PopulationModel, build_model
+from paretomoo.models import ModelShape, build_model
 from paretomoo.spec import ModelSpec, StudySpec, parse_spec
 from paretomoo.store import CheckpointError, Record, Store
 from paretomoo.trainer import Trainer
@@ -39,12 +40,23 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
     rec = store.record(number)
     check_exportable(store, rec)
     out = writable_folder(out)
-    try:
-        state = store.weights.load(number)
-    except CheckpointError as exc:
-        state = rerun_weights(store, number)
-        print(f"paretomoo: {exc}; re-ran trial {number} and stored its weights again (its metrics reproduce)", file=sys.stderr)
     spec = store.spec
+    conditioned = None
+    if rec.conditioned is not None:  # the study's conditioned model (its first seed's), set to this trial's λ
+        try:
+            blob = store.weights.load_conditioned()
+        except CheckpointError as exc:
+            raise UserError(f"{exc}; run the study again to train them, or export an exactly trained trial") from None
+        r = list(blob["seeds"]).index(min(rec.seeds)) if min(rec.seeds) in blob["seeds"] else 0
+        t = len(spec.tasks)
+        state = {name: w[r * t : (r + 1) * t].clone() for name, w in blob["anchors"].items()}
+        conditioned = {"lam": [rec.lam[name] for name in spec.task_names], "tasks": spec.task_names}
+    else:
+        try:
+            state = store.weights.load(number)
+        except CheckpointError as exc:
+            state = rerun_weights(store, number)
+            print(f"paretomoo: {exc}; re-ran trial {number} and stored its weights again (its metrics reproduce)", file=sys.stderr)
     shape = store.study.user_attrs.get("model_shape")
     (out / "lambda.json").write_text(json.dumps(rec.lam, indent=2) + "\n")
     metrics = {
@@ -56,6 +68,7 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
         "test": rec.test,
         "test_se": rec.test_se,
         "seeds": rec.seeds,  # val and test are the means over these; model.pt holds the first one's weights
+        "conditioned": rec.conditioned is not None,  # model.pt is the λ-conditioned model, set to this λ (load_model(lam=...))
         "model_val": weights_metrics(store, number),  # what model.pt measures on the validation rows
         "seed": spec.training.seed,
         "reason": reason,
@@ -65,7 +78,10 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out / "spec.toml").write_text(spec.source_text)
-    torch.save({"shape": shape, "model": asdict(spec.model), "state": state}, out / "model.pt")
+    blob = {"shape": shape, "model": asdict(spec.model), "state": state}
+    if conditioned is not None:
+        blob["conditioned"] = conditioned
+    torch.save(blob, out / "model.pt")
     return out
 
 
@@ -115,17 +131,35 @@ def rerun_weights(store: Store, number: int) -> dict[str, torch.Tensor]:
     return result.state
 
 
-def load_model(path: str | Path, device: str = "cpu") -> PopulationModel:
+def load_model(path: str | Path, device: str = "cpu", lam: Sequence[float] | Mapping[str, float] | None = None) -> torch.nn.Module:
     """The exported model (population of one, in eval mode): ``model(num, cat)`` → ``[1, B, T]``.
 
     Scores are logits for binary tasks and values in the label's units for regression tasks.
+    An export of a conditioned trial (``optimizer = "conditioned"``) loads as a
+    :class:`~paretomoo.conditioned.ConditionedModel`: ``model(num, cat, lam=...)``
+    scores at any λ (one weight per task, spec order), by default the exported
+    trial's λ, or ``lam`` here ({task: weight} or a list). ``lam`` for another
+    export is a one-line error.
     """
     blob = _read(Path(path) / "model.pt")
     shape = ModelShape.from_dict(blob["shape"])
     fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in blob["model"].items()}
     mspec = ModelSpec(**fields)
-    model = build_model(shape, mspec, [0])
+    cond = blob.get("conditioned")
+    if cond is None and lam is not None:
+        raise UserError(f'{path} holds a model trained at one λ; lam= applies to exports of conditioned trials (optimizer = "conditioned")')
     try:
+        if cond is not None:
+            from paretomoo.conditioned import ConditionedModel
+
+            tasks = list(cond["tasks"])
+            if isinstance(lam, Mapping):
+                unknown = sorted(set(lam) - set(tasks))
+                if unknown:
+                    raise UserError(f"lam names task {unknown[0]!r}, which the model does not have; use {', '.join(tasks)}")
+                lam = [float(lam.get(t, 0.0)) for t in tasks]
+            return ConditionedModel(shape, mspec, blob["state"], lam if lam is not None else cond["lam"], tasks).to(device).eval()
+        model = build_model(shape, mspec, [0])
         model.load_state_dict(blob["state"])
     except RuntimeError as exc:  # missing or unexpected keys, other shapes
         first = str(exc).strip().splitlines()[0]
@@ -152,7 +186,7 @@ def evaluate_export(path: str | Path, split: str = "val", device: str = "cpu") -
     model = load_model(path, device)
     data = load_data(spec.data)
     trainer = Trainer(spec, data, device)
-    return trainer.measure(model, to_tensors(data.split(split), spec.tasks, trainer.device))[0]
+    return trainer.measure(model, to_tensors(data.split(split), spec.tasks, trainer.device))[0]  # type: ignore[arg-type]
 
 
 def verify_export(path: str | Path) -> float:

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from paretomoo._many import auc_many, logloss_many, ndcg_many, pr_auc_many, rmse_many
 from paretomoo._weighted import (
     BOOTSTRAP,
     auc_weighted,
@@ -82,6 +83,7 @@ class Metric:
     k: int | None = None
     help: str = ""
     weighted: Callable[..., torch.Tensor] | None = None
+    many: Callable[..., torch.Tensor] | None = None
 
     def compute(self, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None = None) -> float:
         """The metric of ``scores[n]`` against labels ``y[n]`` (``group[n]`` ids for a grouped metric)."""
@@ -90,6 +92,21 @@ class Metric:
                 raise ValueError(f"metric {self.name!r} ranks within groups; pass group ids")
             return self.kernel(scores, y, group, self.k)
         return self.kernel(scores, y)
+
+    def compute_many(
+        self, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None = None, memo: dict[str, Any] | None = None
+    ) -> torch.Tensor:
+        """The metric of every row of ``scores[L, n]`` against the labels ``y[n]``: ``[L]`` float64, each equal to
+        :meth:`compute` of that row (``paretomoo._many``). ``memo``: a dict shared by calls on the same scores."""
+        if self.many is None:
+            import torch
+
+            return torch.tensor([self.compute(s, y, group) for s in scores], dtype=torch.float64)
+        if self.grouped:
+            if group is None:
+                raise ValueError(f"metric {self.name!r} ranks within groups; pass group ids")
+            return self.many(scores, y, group, self.k, memo=memo)
+        return self.many(scores, y, memo=memo)
 
     def bootstrap(self, scores: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, group: torch.Tensor | None = None) -> torch.Tensor:
         """The metric under each of B row weightings: ``[B]`` float64, NaN where a replicate leaves it undefined.
@@ -245,7 +262,7 @@ def ndcg(scores: torch.Tensor, rel: torch.Tensor, group: torch.Tensor, k: int) -
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("auc", "maximize", "binary", 0.5, NEEDS_BOTH, auc, help="area under the ROC curve", weighted=auc_weighted),
+        Metric("auc", "maximize", "binary", 0.5, NEEDS_BOTH, auc, help="area under the ROC curve", weighted=auc_weighted, many=auc_many),
         Metric(
             "pr_auc",
             "maximize",
@@ -255,10 +272,29 @@ METRICS: dict[str, Metric] = {
             pr_auc,
             help="average precision; chance is the positive rate",
             weighted=pr_auc_weighted,
+            many=pr_auc_many,
         ),
-        Metric("logloss", "minimize", "binary", None, NEEDS_ROWS, logloss, help="binary cross-entropy", weighted=logloss_weighted),
         Metric(
-            "rmse", "minimize", "real", None, NEEDS_ROWS, rmse, help="root mean squared error, in the label's units", weighted=rmse_weighted
+            "logloss",
+            "minimize",
+            "binary",
+            None,
+            NEEDS_ROWS,
+            logloss,
+            help="binary cross-entropy",
+            weighted=logloss_weighted,
+            many=logloss_many,
+        ),
+        Metric(
+            "rmse",
+            "minimize",
+            "real",
+            None,
+            NEEDS_ROWS,
+            rmse,
+            help="root mean squared error, in the label's units",
+            weighted=rmse_weighted,
+            many=rmse_many,
         ),
         Metric(
             "ndcg",
@@ -270,6 +306,7 @@ METRICS: dict[str, Metric] = {
             grouped=True,
             help="NDCG@K within each group (ndcg@10)",
             weighted=ndcg_weighted,
+            many=ndcg_many,
         ),
     )
 }

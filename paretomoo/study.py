@@ -10,7 +10,7 @@ import torch
 
 from paretomoo._parallel import InProcess, ProcessPool, physical_cores
 from paretomoo.data import data_root, load_data
-from paretomoo.proposers import PROPOSERS, resolve
+from paretomoo.proposers import CONDITIONED, loads
 from paretomoo.spec import StudySpec
 from paretomoo.store import Store
 from paretomoo.trainer import Trainer, resolve_device
@@ -101,7 +101,7 @@ def prepare(
     layout = choose_layout(spec, trainer.device, trainer.member_bytes)
     # The optimizer's module (pymoo, Optuna) loads here, with the rest of the start-up,
     # rather than in the first proposal under the study lock.
-    PROPOSERS[resolve(spec.search.optimizer)].load()
+    loads(spec.search.optimizer)
     return store, trainer, layout
 
 
@@ -132,6 +132,10 @@ def execute(
     ``executor``: processes already started for ``layout`` (see ``run_study``);
     the caller closes them.
     """
+    if store.spec.search.optimizer == CONDITIONED:  # one conditioned training first (done once per study, under its lock)
+        from paretomoo.conditioned import run_conditioned
+
+        run_conditioned(store, trainer)
     if store.n_finished() >= store.spec.search.trials:  # no processes to start for a finished study
         return WorkerStats()
     with contextlib.nullcontext(executor) if executor is not None else _executor(store.spec, trainer, layout) as ex:

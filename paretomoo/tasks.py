@@ -53,6 +53,20 @@ def all_metrics(task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: to
     return {m.name: m.compute(scores, y, group) for m in reported(task.loss, grouped)}
 
 
+def metrics_many(task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None) -> list[dict[str, float]]:
+    """``all_metrics`` of every row of ``scores[L, n]`` (L models' scores of one split's rows), one sort per row and
+    metric family (``paretomoo._many``) instead of one call per model."""
+    if task.where is not None:
+        keep = ~torch.isnan(y)
+        scores, y = scores[:, keep], y[keep]
+        group = None if group is None else group[keep]
+    primary = get_metric(task.metric)
+    grouped = primary if primary is not None and primary.grouped and group is not None else None
+    memo: dict[str, object] = {}
+    values = {m.name: m.compute_many(scores, y, group, memo).tolist() for m in reported(task.loss, grouped)}
+    return [{name: v[i] for name, v in values.items()} for i in range(scores.shape[0])]
+
+
 def metric_replicates(
     task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None, weights: torch.Tensor
 ) -> dict[str, torch.Tensor]:

@@ -39,7 +39,7 @@ import sqlalchemy.exc
 from paretomoo._parallel import InProcess, ProcessPool, fit_in_rounds
 from paretomoo.errors import UserError
 from paretomoo.halving import promote
-from paretomoo.proposers import make_proposer
+from paretomoo.proposers import CONDITIONED, make_proposer
 from paretomoo.proposers._distinct import distinct, tolerance
 from paretomoo.spec import StudySpec
 from paretomoo.store import CheckpointError, Store
@@ -237,7 +237,8 @@ def _next(store: Store, spec: StudySpec, budget: int, k: int) -> tuple[list[optu
         if spent or room <= 0:
             return [], snap.finished, len(snap.running)
         if snap.missing:  # a proposer died while enqueueing, or the budget grew: finish the batch as it would have been
-            waiting += propose(store, spec, snap.next_batch - 1, slots=snap.missing[:room])
+            if room > waiting:  # (trials already waiting take their share of the budget first)
+                waiting += propose(store, spec, snap.next_batch - 1, slots=snap.missing[: room - waiting])
         elif batch_done:
             waiting = propose(store, spec, snap.next_batch, limit=room)
         return queue.pop(min(k, room), waiting), snap.finished, len(snap.running)
@@ -279,6 +280,8 @@ def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | Non
 
     Slots left out are recorded as missing (the batch size is stored with every
     trial): if the budget grows, they are enqueued then, as this call would have."""
+    if spec.search.optimizer == CONDITIONED:  # the points of the conditioned front to retrain exactly
+        return _enqueue_checks(store, spec, batch_id, slots, limit)
     history = store.history(before=batch_id)
     proposer = make_proposer(
         spec.search.optimizer,
@@ -302,6 +305,21 @@ def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | Non
     if len(x):
         first_rung = spec.search.rungs(spec.training.epochs)[0] if spec.search.fidelity != "none" else None
         store.queue.enqueue(x, batch_id, spec.search.first_seeds(spec.training.seed), slots, epochs=first_rung)
+    return len(x) if slots is None else len(slots)
+
+
+def _enqueue_checks(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | None, limit: int | None) -> int:
+    """Enqueue the next conditioned points to retrain exactly (``paretomoo.conditioned.next_checks``), as ``propose``."""
+    from paretomoo.conditioned import next_checks
+
+    picked = next_checks(store.records(), spec.directions, spec.search.batch, before=batch_id)
+    if not picked:
+        return 0
+    x = np.array([store.queue.x_of(store.study.trials[r.number]) for r in picked])
+    if slots is None and limit is not None and limit < len(x):
+        slots = list(range(limit))
+    extra = [{"check_of": r.number} for r in picked]
+    store.queue.enqueue(x, batch_id, spec.search.first_seeds(spec.training.seed), slots, extra=extra)
     return len(x) if slots is None else len(slots)
 
 

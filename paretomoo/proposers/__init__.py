@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from paretomoo._lazy import import_target
 from paretomoo.proposers._base import Batch, Proposer
 
-__all__ = ["AUTO", "OPTIMIZER_NAMES", "PROPOSERS", "Batch", "Proposer", "ProposerEntry", "label", "make_proposer", "resolve"]
+__all__ = ["AUTO", "CONDITIONED", "OPTIMIZER_NAMES", "PROPOSERS", "Batch", "Proposer", "ProposerEntry", "label", "make_proposer", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,21 @@ PROPOSERS: dict[str, ProposerEntry] = {
 # ``optimizer = "auto"`` (the default): the optimizer benchmarks/front_quality.py found best for small budgets;
 # the README's "Which optimizer" section gives the figures.
 AUTO = "optuna-tpe"
-OPTIMIZER_NAMES = ["auto", *PROPOSERS]  # what a spec and --optimizer accept
+# ``optimizer = "conditioned"``: no proposer; one λ-conditioned training, then the points of its front retrained
+# exactly (paretomoo.conditioned)
+CONDITIONED = "conditioned"
+OPTIMIZER_NAMES = ["auto", *PROPOSERS, CONDITIONED]  # what a spec and --optimizer accept
 
 
 def resolve(name: str) -> str:
     """The registered optimizer a spec's name stands for (``auto`` → ``AUTO``)."""
     return AUTO if name == "auto" else name
+
+
+def loads(name: str) -> None:
+    """Load the optimizer's module now (pymoo, Optuna), with the rest of a worker's start-up."""
+    if name != CONDITIONED:
+        PROPOSERS[resolve(name)].load()
 
 
 def label(name: str) -> str:

@@ -242,12 +242,18 @@ def _parse_training(t: Table) -> TrainingSpec:
 
 
 def _parse_search(t: Table) -> SearchSpec:
-    from paretomoo.proposers import OPTIMIZER_NAMES, PROPOSERS, resolve
+    from paretomoo.proposers import CONDITIONED, OPTIMIZER_NAMES, PROPOSERS, resolve
 
+    optimizer = t.choice("optimizer", OPTIMIZER_NAMES, SearchSpec.optimizer)
+    conditioned = optimizer == CONDITIONED
+    for key in ("alpha", "points"):
+        if key in t.raw and not conditioned:
+            raise UserError(f"spec key 'search.{key}' applies to optimizer = \"conditioned\" only; remove it, or set that optimizer")
     repeats, adaptive = parse_repeats(t.get("repeats", (int, str), 1, 'repeats = 3 or repeats = "front:3"'), "spec key 'search.repeats'")
     s = SearchSpec(
-        optimizer=t.choice("optimizer", OPTIMIZER_NAMES, SearchSpec.optimizer),
-        trials=t.positive("trials", int, SearchSpec.trials, "trials = 32"),
+        optimizer=optimizer,
+        # conditioned: the points of the conditioned front retrained exactly (the knee and each objective's end first)
+        trials=t.positive("trials", int, CONDITIONED_CHECKS if conditioned else SearchSpec.trials, "trials = 32"),
         batch=t.positive("batch", int, SearchSpec.batch, "batch = 8"),
         seed=t.get("seed", int, 0, "seed = 0"),
         repeats=repeats,
@@ -256,6 +262,8 @@ def _parse_search(t: Table) -> SearchSpec:
         distinct=float(t.positive("distinct", (int, float), SearchSpec.distinct, "distinct = 0.15", allow_zero=True)),
         fidelity=t.choice("fidelity", list(FIDELITY_NAMES), SearchSpec.fidelity),
         eta=t.positive("eta", int, SearchSpec.eta, "eta = 3"),
+        alpha=float(t.positive("alpha", (int, float), SearchSpec.alpha, "alpha = 1.0")),
+        points=t.positive("points", int, SearchSpec.points, "points = 1024"),
     )
     if s.eta < 2:
         raise UserError(f"spec key 'search.eta' must be >= 2 (each rung keeps 1/eta of the λ), got {s.eta}; write e.g. eta = 3")
@@ -264,11 +272,34 @@ def _parse_search(t: Table) -> SearchSpec:
             f"spec keys 'search.fidelity' = \"{s.fidelity}\" and 'search.repeats' do not go together: halving trains each λ "
             'under one seed; remove repeats, or set fidelity = "none"'
         )
+    if conditioned:
+        _check_conditioned(s)
+        t.done()
+        return s
     need = PROPOSERS[resolve(s.optimizer)].min_batch
     if s.batch < need:
         raise UserError(f"spec key 'search.batch' must be >= {need} for {s.optimizer} (it is the population size), got {s.batch}")
     t.done()
     return s
+
+
+# optimizer = "conditioned": trials retrained exactly unless the spec says (the knee and each end of four objectives)
+CONDITIONED_CHECKS = 5
+
+
+def _check_conditioned(s: SearchSpec) -> None:
+    """What a conditioned search cannot go with: one-line errors naming the key and the fix."""
+    if s.adaptive:
+        raise UserError('spec key \'search.repeats\': optimizer = "conditioned" trains R models at once; write repeats = 3, not "front:3"')
+    if s.fidelity != "none":
+        raise UserError(
+            'spec keys \'search.fidelity\' and optimizer = "conditioned" do not go together: it trains once; set fidelity = "none"'
+        )
+    if s.scalarization != "weighted_sum":
+        raise UserError(
+            "spec key 'search.scalarization': optimizer = \"conditioned\" minimises the weighted sum of the λ it draws; "
+            'set scalarization = "weighted_sum"'
+        )
 
 
 def parse_repeats(value: int | str, where: str) -> tuple[int, bool]:

@@ -108,6 +108,10 @@ class SearchSpec:
     # hypervolume contribution) go on from their checkpoints to the next rung (paretomoo.halving)
     fidelity: str = "none"
     eta: int = 3
+    # optimizer = "conditioned" (paretomoo.conditioned): the Dirichlet concentration of the λ drawn in training, and how
+    # many λ of the logit box the trained models are measured at (after the box's centre and each task's end)
+    alpha: float = 1.0
+    points: int = 1024
 
     def rungs(self, epochs: int) -> list[int]:
         """The epochs each rung trains up to: ``epochs // eta**(R - i)`` for i = 0..R, R the most rungs with at least

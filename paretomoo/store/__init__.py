@@ -223,6 +223,44 @@ class Store:
         else:
             self.storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, values)
 
+    def conditioned_indices(self) -> set[int]:
+        """The indices of the conditioned points stored so far (``paretomoo.conditioned``)."""
+        return {int(t.user_attrs["conditioned"]) for t in self.queue.trials() if "conditioned" in t.user_attrs}
+
+    def add_conditioned(self, rows: list[tuple[int, np.ndarray, dict[int, dict[str, Any]]]], device: str) -> None:
+        """Store λ measured on the conditioned models: one finished trial per ``(index, logits, by_seed)``, marked
+        ``conditioned`` (its index), written whole (``add_trial``: one write each, never half a trial)."""
+        from optuna.trial import create_trial
+
+        trials = []
+        for index, x, by_seed in rows:
+            agg = aggregate(by_seed)
+            lam = self.space.to_lambda(x)[0]
+            params = {p: float(v) for p, v in zip(self.space.params, x, strict=True)}
+            attrs: dict[str, Any] = {
+                "conditioned": int(index),
+                "logits": list(params.values()),
+                "lambda": dict(zip(self.spec.task_names, map(float, lam), strict=True)),
+                "by_seed": {str(seed): v for seed, v in sorted(by_seed.items())},
+                "run": {"seed": min(by_seed), "seeds": sorted(by_seed), "seconds": round(agg.seconds, 6), "device": device},
+            }
+            if agg.failed is not None:
+                trials.append(
+                    create_trial(
+                        state=TrialState.FAIL,
+                        params=params,
+                        distributions=self.queue.dists,
+                        user_attrs={**attrs, "fail_reason": agg.failed},
+                    )
+                )
+                continue
+            attrs.update(val=agg.val, test=agg.test, val_se=agg.val_se, test_se=agg.test_se)
+            values = [agg.val[t.name][t.metric] for t in self.spec.tasks]
+            trials.append(
+                create_trial(state=TrialState.COMPLETE, params=params, distributions=self.queue.dists, values=values, user_attrs=attrs)
+            )
+        self.study.add_trials(trials)
+
     def _keep_rung(self, trial: optuna.Trial, epochs: int, values: list[float], lam: np.ndarray) -> None:
         """Successive halving: add this rung's validation values to the trial's ``rungs`` ({epochs, values}, one per
         rung of its chain) and write them as Optuna intermediate values.

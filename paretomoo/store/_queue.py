@@ -84,7 +84,7 @@ class Chains:
 
     def ended(self, t: FrozenTrial) -> bool:
         """The last trial of a λ that counts against the budget: complete, failed, or pruned for good."""
-        if t.number in self.retried or t.number in self.promoted or "repeat_of" in t.user_attrs:
+        if t.number in self.retried or t.number in self.promoted or "repeat_of" in t.user_attrs or "conditioned" in t.user_attrs:
             return False
         return t.state in FINISHED or (t.state == TrialState.PRUNED and not self.awaiting(t))
 
@@ -141,10 +141,11 @@ class TrialQueue:
         seeds: Sequence[int] | None = None,
         slots: Sequence[int] | None = None,
         epochs: int | None = None,
+        extra: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """Queue a proposal batch as WAITING trials, one per row of ``x`` (only ``slots`` of them, if given),
         each to train under ``seeds`` (default: the study's training seed); with ``epochs``, as the first rung of
-        successive halving, for that many epochs.
+        successive halving, for that many epochs; ``extra[row]``: more user attributes of that row's trial.
 
         Each trial records the batch size (``of``), so that a batch whose
         enqueueing a crash cut short is seen as partial and completed.
@@ -159,6 +160,8 @@ class TrialQueue:
                 attrs["seeds"] = list(seeds)
             if epochs is not None:
                 attrs.update(rung=0, epochs=epochs)
+            if extra is not None:
+                attrs.update(extra[slot])
             self.study.enqueue_trial(params, user_attrs=attrs)
 
     def enqueue_continuation(self, trial: FrozenTrial, rung: int, epochs: int) -> None:

@@ -40,6 +40,8 @@ class Record:
     seeds: list[int] = field(default_factory=list)  # the training seeds of seed_values
     epochs: int | None = None  # successive halving: the epochs this trial trained up to
     continues: int | None = None  # successive halving: the trial of the λ's previous rung, whose checkpoint it went on from
+    conditioned: int | None = None  # a λ measured on the study's conditioned models (its index among their points), not trained
+    check_of: int | None = None  # an exact retraining of that conditioned trial's λ
 
     def rung_values(self, tasks: Sequence[TaskSpec]) -> list[float] | None:
         """A pruned (or promoted) trial's natural validation values at the rung where it stopped; None for other states."""
@@ -63,6 +65,8 @@ class Record:
             "repeat_of": self.repeat_of,
             "epochs": self.epochs,
             "continues": self.continues,
+            "conditioned": self.conditioned is not None,
+            "check_of": self.check_of,
         }
 
 
@@ -111,6 +115,8 @@ def record_of(
         seeds=sorted(by_seed) if by_seed else [int(attrs.get("run", {}).get("seed", 0))] if complete else [],
         epochs=int(attrs["epochs"]) if "epochs" in attrs else None,
         continues=int(attrs["continues"]) if "continues" in attrs else None,
+        conditioned=int(attrs["conditioned"]) if "conditioned" in attrs else None,
+        check_of=int(attrs["check_of"]) if "check_of" in attrs else None,
     )
 
 

@@ -63,13 +63,33 @@ class Weights:
             torch.save(checkpoint, path)
             upload_artifact(artifact_store=self._store(), file_path=path, study_or_trial=trial, mimetype="application/x-pytorch")
 
+    def save_conditioned(self, blob: dict[str, Any]) -> None:
+        """Store the study's λ-conditioned models (``paretomoo.conditioned``): one artifact that every conditioned
+        trial shares, named by the study attribute ``conditioned_weights``."""
+        import torch
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "conditioned.pt")
+            torch.save(blob, path)
+            artifact = upload_artifact(
+                artifact_store=self._store(), file_path=path, study_or_trial=self.study, mimetype="application/x-pytorch"
+            )
+        self.study.set_user_attr("conditioned_weights", artifact)
+
+    def load_conditioned(self) -> dict[str, Any]:
+        """The study's λ-conditioned models; ``CheckpointError`` if they were never stored or cannot be read."""
+        artifact = self.study.user_attrs.get("conditioned_weights")
+        if artifact is None:
+            raise CheckpointError(f"study {self.study.study_name!r} has no conditioned models stored")
+        return self._read(str(artifact), f"study {self.study.study_name!r}", "conditioned models")
+
     def load_checkpoint(self, number: int) -> dict[str, Any]:
         """The checkpoint trial ``number`` stopped at; ``CheckpointError`` if it is missing or unreadable."""
         trial = self.study.get_trials(deepcopy=False)[number]
         metas = [m for m in get_all_artifact_meta(trial, storage=self.storage) if m.filename.startswith(CHECKPOINT)]
         if not metas:
             raise CheckpointError(f"trial {number} has no stored checkpoint to go on from")
-        return self._read(metas[-1].artifact_id, number, "checkpoint")
+        return self._read(metas[-1].artifact_id, f"trial {number}", "checkpoint")
 
     def _artifact_id(self, number: int) -> str:
         trials = self.study.get_trials(deepcopy=False)
@@ -83,9 +103,9 @@ class Weights:
 
     def load(self, number: int) -> dict[str, torch.Tensor]:
         """The stored weights of trial ``number``; ``CheckpointError`` if they are missing or unreadable."""
-        return self._read(self._artifact_id(number), number, "weights")
+        return self._read(self._artifact_id(number), f"trial {number}", "weights")
 
-    def _read(self, artifact_id: str, number: int, what: str) -> Any:
+    def _read(self, artifact_id: str, whose: str, what: str) -> Any:
         import torch
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +116,7 @@ class Weights:
             except UserError:
                 raise
             except Exception as exc:  # missing file, truncated or corrupted bytes
-                raise CheckpointError(f"the {what} of trial {number} in {self.folder} cannot be read ({type(exc).__name__})") from None
+                raise CheckpointError(f"the {what} of {whose} in {self.folder} cannot be read ({type(exc).__name__})") from None
 
     def replace(self, number: int, state: dict[str, torch.Tensor]) -> None:
         """Overwrite trial ``number``'s stored weights (after re-running a corrupted checkpoint)."""

@@ -1,0 +1,200 @@
+"""The conditioned search as a study: one training, the front from forward passes, then exact retraining.
+
+``[search] optimizer = "conditioned"`` runs, in the first worker that opens the
+study (under the study lock, so other workers wait and then find it done):
+
+1. train R = ``repeats`` conditioned models (``_train.train_mixture``) and keep
+   their anchors as one artifact of the study (``conditioned_weights``);
+2. measure them at ``points`` λ covering the logit box (a scrambled Sobol
+   sequence, after the box's centre and each task's end, λ at ``max_ratio``
+   against every other free task) and store each λ as a COMPLETE trial marked
+   ``conditioned`` (its index): λ, validation and test metrics, the mean over
+   the R models and their spread. They share the one artifact and never count
+   against ``trials``;
+3. study attribute ``conditioned`` records what was done and what it cost.
+
+A run killed in 1 trains again; killed in 2, it loads the artifact and stores the
+missing points only. The proposals after that (``checks``) are ordinary
+trials: the knee of the conditioned front, then each objective's end, then the
+front points farthest from those already chosen, ``trials`` in all, each
+marked ``check_of`` its conditioned point. Their gap to it is the check.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from paretomoo.conditioned._mixing import Mixture
+from paretomoo.conditioned._train import measure_mixture, train_mixture
+from paretomoo.decide import _knee_distance
+from paretomoo.front import pareto_mask, to_min
+from paretomoo.space import LambdaSpace
+from paretomoo.store import CheckpointError, Record, Store
+from paretomoo.trainer import Trainer
+
+
+def evaluation_points(space: LambdaSpace, n: int, seed: int) -> np.ndarray:
+    """Logits ``[1 + d + n, d]``: the box's centre, each free task's end (+zmax for it, −zmax for the others), then
+    ``n`` points of a scrambled Sobol sequence over the box ``[-zmax, zmax]^d``."""
+    import torch
+
+    d, z = space.dim, space.zmax
+    ends = np.full((d, d), -z)
+    np.fill_diagonal(ends, z)
+    sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(n, dtype=torch.float64).numpy()
+    return np.vstack([np.zeros((1, d)), ends, (2.0 * sobol - 1.0) * z])
+
+
+@dataclass(frozen=True)
+class Conditioned:
+    """What the conditioned phase did: λ stored, models, and seconds spent training and measuring."""
+
+    points: int
+    models: int
+    train_seconds: float
+    measure_seconds: float
+    trained_now: bool
+
+
+def run_conditioned(store: Store, trainer: Trainer) -> Conditioned | None:
+    """Train and measure the study's conditioned models unless done; None for other optimizers."""
+    spec = store.spec
+    if spec.search.optimizer != "conditioned":
+        return None
+    with store.queue.lock():
+        done = store.study.user_attrs.get("conditioned")
+        if done is not None and done.get("stored"):
+            return _info(done, trained_now=False)
+        seeds = spec.search.first_seeds(spec.training.seed)
+        x = evaluation_points(store.space, spec.search.points, spec.search.seed)
+        lam = store.space.to_lambda(x)
+        mix = Mixture(trainer.shape, spec.model, seeds, trainer.device)
+        t0 = time.perf_counter()
+        try:
+            mix.load(store.weights.load_conditioned()["anchors"])
+            train_s = float((done or {}).get("train_seconds", math.nan))
+            trained_now = False
+        except CheckpointError:
+            mix = train_mixture(trainer, store.space, seeds, spec.search.alpha, spec.search.seed)
+            train_s = time.perf_counter() - t0
+            store.weights.save_conditioned({"anchors": mix.state(), "seeds": list(seeds), "alpha": spec.search.alpha})
+            store.study.set_user_attr("conditioned", {"train_seconds": round(train_s, 3), "models": len(seeds), "alpha": spec.search.alpha})
+            trained_now = True
+        have = store.conditioned_indices()
+        todo = [i for i in range(len(x)) if i not in have]
+        t0 = time.perf_counter()
+        measured = measure_mixture(trainer, mix, lam[todo]) if todo else []
+        measure_s = time.perf_counter() - t0
+        per = measure_s / max(len(todo), 1)
+        rows = []
+        for i, results in zip(todo, measured, strict=True):
+            by_seed = {int(s): {**r, "seconds": round(per / len(seeds), 6)} for s, r in zip(seeds, results, strict=True)}
+            rows.append((i, x[i], by_seed))
+        store.add_conditioned(rows, str(trainer.device))
+        info = {
+            "stored": True,
+            "points": len(x),
+            "models": len(seeds),
+            "alpha": spec.search.alpha,
+            "train_seconds": round(train_s, 3),
+            "measure_seconds": round(measure_s, 3),
+        }
+        store.study.set_user_attr("conditioned", info)
+        return _info(info, trained_now)
+
+
+def _info(attrs: dict[str, Any], trained_now: bool) -> Conditioned:
+    return Conditioned(
+        points=int(attrs["points"]),
+        models=int(attrs["models"]),
+        train_seconds=float(attrs.get("train_seconds", math.nan)),
+        measure_seconds=float(attrs.get("measure_seconds", math.nan)),
+        trained_now=trained_now,
+    )
+
+
+def next_checks(records: Sequence[Record], directions: Sequence[str], batch: int, before: int) -> list[Record]:
+    """The conditioned points to retrain next (at most ``batch``): the knee of the conditioned front, each
+    objective's end, then the front points farthest (objectives normalised over the front) from those chosen,
+    leaving out points checked by batches before ``before`` (so a batch asked again is the same)."""
+    points = [r for r in records if r.conditioned is not None and r.state == "complete"]
+    if not points:
+        return []
+    checked = {r.check_of for r in records if r.check_of is not None and r.batch < before}
+    F = to_min(np.array([r.values for r in points], dtype=np.float64), directions)
+    front = np.flatnonzero(pareto_mask(F))
+    Ff = F[front]
+    ideal, nadir = Ff.min(axis=0), Ff.max(axis=0)
+    Fn = (Ff - ideal) / np.where(nadir > ideal, nadir - ideal, 1.0)
+    order = [int(np.argmax(_knee_distance(Fn)))] if len(front) > 1 else [0]
+    for j in range(Fn.shape[1]):
+        order.append(int(np.argmin(Fn[:, j])))
+    chosen: list[int] = []
+    for i in order:
+        if i not in chosen:
+            chosen.append(i)
+    while len(chosen) < len(front) and sum(points[front[i]].number not in checked for i in chosen) < batch:
+        dist = np.min(np.linalg.norm(Fn[:, None, :] - Fn[None, chosen, :], axis=2), axis=1)
+        dist[chosen] = -1.0
+        chosen.append(int(np.argmax(dist)))
+    return [points[front[i]] for i in chosen if points[front[i]].number not in checked][:batch]
+
+
+@dataclass(frozen=True)
+class Gap:
+    """An exact retraining (``exact``) of a conditioned point (``point``): per objective, the conditioned value's
+    shortfall as a fraction of the exact one (``gap``; > 0: the conditioned model scores worse, < 0: better) and
+    the seed noise of that difference as the same fraction (``noise``: the two standard errors combined)."""
+
+    exact: int
+    point: int
+    end: str | None  # the objective whose end the point is (best on it), None for the knee and the rest
+    gap: list[float]
+    noise: list[float]
+
+
+def gaps(records: Sequence[Record], objectives: Sequence[str], directions: Sequence[str], tasks: Sequence[Any]) -> list[Gap]:
+    """The gap of every complete exact retraining to its conditioned point (validation values)."""
+    by_number = {r.number: r for r in records}
+    points = [r for r in records if r.conditioned is not None and r.state == "complete"]
+    best = {}
+    if points:
+        V = np.array([r.values for r in points], dtype=np.float64)
+        for j, d in enumerate(directions):
+            best[points[int(np.argmax(V[:, j]) if d == "maximize" else np.argmin(V[:, j]))].number] = objectives[j]
+    out = []
+    for r in records:
+        c = by_number.get(r.check_of) if r.check_of is not None else None
+        if c is None or r.state != "complete" or c.state != "complete":
+            continue
+        gap, noise = [], []
+        for j, (d, t) in enumerate(zip(directions, tasks, strict=True)):
+            exact, cond = r.values[j], c.values[j]
+            scale = abs(exact) if exact != 0 else 1.0
+            gap.append(((exact - cond) if d == "maximize" else (cond - exact)) / scale)
+            se = [x.val_se.get(t.name, {}).get(t.metric, math.nan) for x in (r, c)]
+            noise.append(math.sqrt(sum(s * s for s in se if math.isfinite(s))) / scale)
+        out.append(Gap(exact=r.number, point=c.number, end=best.get(c.number), gap=gap, noise=noise))
+    return out
+
+
+def conditioned_lines(spec: Any, records: Sequence[Record], attrs: dict[str, Any] | None) -> list[str]:
+    """What ``status`` says of a conditioned study: what the one training cost, and each exact check's gap."""
+    if attrs is None:
+        return []
+    lines = [
+        f"conditioned: {attrs.get('points', 0)} λ measured on {attrs.get('models', 0)} λ-conditioned model(s) "
+        f"(training {attrs.get('train_seconds', math.nan):.1f} s, measuring {attrs.get('measure_seconds', math.nan):.1f} s); "
+        "gap = how far each conditioned point falls short of its exact retraining (validation, ± seed noise):"
+    ]
+    for g in gaps(records, spec.objectives, spec.directions, spec.tasks):
+        where = f"{g.end}'s end" if g.end else "front point"
+        parts = "  ".join(f"{o} {100 * v:+.1f}%±{100 * n:.1f}" for o, v, n in zip(spec.objectives, g.gap, g.noise, strict=True))
+        lines.append(f"  trial {g.exact} retrains conditioned trial {g.point} ({where}): {parts}")
+    return lines

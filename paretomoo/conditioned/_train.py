@@ -1,0 +1,114 @@
+"""Training λ-conditioned models, and measuring them at many λ.
+
+Training draws λ ~ Dirichlet(α) over the free tasks, ``SAMPLES`` of them per
+model and step, maps each into the study's λ space (its bounds, fixed weights
+and ``max_ratio``: the draw's centred log-ratios are the logits, clipped to the
+box) and minimises the mean over them of ``Σ_i λ_i f_i(θ(λ))``. Model r reads
+the batches of its own training seed in the order a fixed-λ trial of that seed
+reads them, and starts from the same seeded weights, for the same epochs: so a
+conditioned model and a sweep of fixed-λ trials compare at equal epochs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from paretomoo.conditioned._mixing import Mixed, Mixture
+from paretomoo.errors import UserError
+from paretomoo.space import LambdaSpace
+from paretomoo.tasks import metrics_many, task_loss
+from paretomoo.trainer import Trainer, _adamw
+
+# λ drawn per model and step. Each draw is one mix of the anchors through the batch (the population axis), so the
+# cost of a step grows with it; 4 reached every task's end on the demo at the cost of one population pass of 4 λ.
+SAMPLES = 4
+# λ per forward pass when measuring: R·CHUNK mixed models over a split's rows (trainer.predict chunks the rows)
+CHUNK = 64
+
+
+def sample_lambda(space: LambdaSpace, rng: np.random.Generator, n: int, alpha: float) -> np.ndarray:
+    """``n`` λ ``[n, T]``: Dirichlet(α) over the free tasks, as logits (centred log-ratios) in the space's box."""
+    z = rng.dirichlet(np.full(space.dim, alpha), n)
+    log = np.log(np.maximum(z, np.finfo(np.float64).tiny))
+    return space.to_lambda(log - log.mean(axis=1, keepdims=True))
+
+
+def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], alpha: float, seed: int) -> Mixture:
+    """R = len(seeds) conditioned models trained together for ``training.epochs`` epochs (λ draws seeded by
+    ``seed`` and the training seeds); a one-line error if the loss diverges."""
+    spec, cfg = trainer.spec, trainer.spec.training
+    mix = Mixture(trainer.shape, spec.model, seeds, trainer.device)
+    opt = _adamw(list(mix.anchors.parameters()), cfg.lr, cfg.weight_decay)
+    r, m, t = len(seeds), SAMPLES, len(spec.tasks)
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    rng = np.random.default_rng([int(seed), *(int(s) for s in seeds)])
+    member = torch.arange(r, device=trainer.device).repeat_interleave(m)  # model r's M mixes read model r's rows
+    data, n = trainer.train, len(trainer.train)
+    bad = torch.zeros((), dtype=torch.bool, device=trainer.device)
+    for epoch in range(cfg.epochs):
+        perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(trainer.device)  # [R, n]
+        for begin in range(0, n, cfg.batch_size):
+            if r == 1:
+                idx = perms[0, begin : begin + cfg.batch_size]
+                num, cat, y = data.num.index_select(0, idx), data.cat.index_select(0, idx), data.y.index_select(0, idx)
+            else:
+                rows = perms[:, begin : begin + cfg.batch_size].index_select(0, member)  # [R·M, B]
+                shape = (r * m, rows.shape[1])
+                flat = rows.flatten()
+                num = data.num.index_select(0, flat).view(*shape, -1)
+                cat = data.cat.index_select(0, flat).view(*shape, -1)
+                y = data.y.index_select(0, flat).view(*shape, -1)
+            lam = torch.as_tensor(sample_lambda(space, rng, r * m, alpha), dtype=torch.float32, device=trainer.device)
+            pred = mix(lam.view(r, m, t), num, cat)  # [R·M, B, T]
+            losses = torch.stack(
+                [
+                    task_loss(task, pred[..., i], y[..., i], trainer.pos_weight[i], trainer.loss_scale[i])
+                    for i, task in enumerate(spec.tasks)
+                ],
+                dim=1,
+            )  # [R·M, T]
+            per = (lam * losses).sum(dim=1)
+            bad |= ~torch.isfinite(per).all()
+            opt.zero_grad(set_to_none=True)
+            (per.sum() / m).backward()
+            opt.step()
+        if bool(bad):  # one sync per epoch
+            raise UserError(f"the conditioned training's loss became NaN/inf in epoch {epoch + 1}; lower training.lr or raise search.alpha")
+    return mix
+
+
+def measure_mixture(trainer: Trainer, mix: Mixture, lam: np.ndarray, chunk: int = CHUNK) -> list[list[dict[str, Any]]]:
+    """Every task's metrics on the validation and test rows at each λ of ``lam[N, T]``, for each of the R models:
+    ``[N][R]`` of ``{"val", "test", "failed"}``, CHUNK λ per forward pass, every metric of a chunk at once
+    (``tasks.metrics_many``)."""
+    spec = trainer.spec
+    out: list[list[dict[str, Any]]] = []
+    r = mix.models
+    with torch.no_grad():
+        for first in range(0, len(lam), chunk):
+            part = torch.as_tensor(lam[first : first + chunk], dtype=torch.float32, device=trainer.device)
+            c = len(part)
+            model = Mixed(mix, part.unsqueeze(0).expand(r, -1, -1).contiguous())
+            by_split = {}
+            for name, split in (("val", trainer.val), ("test", trainer.test)):
+                scores = trainer.predict(model, split)  # type: ignore[arg-type]  # [R·c, n, T]
+                per_task = [metrics_many(task, scores[..., i], split.y[:, i], split.groups.get(i)) for i, task in enumerate(spec.tasks)]
+                by_split[name] = [{task.name: per_task[i][j] for i, task in enumerate(spec.tasks)} for j in range(r * c)]
+            for j in range(c):
+                row = []
+                for k in range(r):
+                    v = by_split["val"][k * c + j]
+                    finite = all(np.isfinite(v[task.name][task.metric]) for task in spec.tasks)
+                    row.append(
+                        {
+                            "val": v,
+                            "test": by_split["test"][k * c + j],
+                            "failed": None if finite else "a validation metric is NaN (non-finite predictions)",
+                        }
+                    )
+                out.append(row)
+    return out

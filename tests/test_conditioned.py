@@ -1,0 +1,201 @@
+"""The conditioned search: one λ-conditioned training, its points stored as trials, exact checks, export at any λ."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import paretomoo
+from paretomoo.conditioned import Mixed, Mixture, _study, evaluation_points, gaps, next_checks, run_conditioned
+from paretomoo.data import load_data
+from paretomoo.errors import UserError
+from paretomoo.export import evaluate_export, export_trial
+from paretomoo.space import LambdaSpace
+from paretomoo.spec import load_spec
+from paretomoo.store import Store
+from paretomoo.study import run_study
+from paretomoo.trainer import Trainer
+
+from .test_cli import call
+
+POINTS = 40
+
+
+def conditioned_spec(write_spec, **kw: object):
+    extra = kw.pop("extra", f"repeats = 2\npoints = {POINTS}")
+    return load_spec(write_spec(optimizer="conditioned", trials=3, batch=4, extra=extra, **kw))
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ("alpha = 0", "'search.alpha' must be > 0"),
+        ("alpha = -1.5", "'search.alpha' must be > 0"),
+        ('repeats = "front:2"', 'not "front:3"'),
+        ('fidelity = "epochs"', "set fidelity"),
+        ('scalarization = "tchebycheff"', 'scalarization = "weighted_sum"'),
+        ("points = 0", "'search.points' must be > 0"),
+    ],
+)
+def test_bad_conditioned_settings_are_one_line_errors(write_spec, extra: str, needle: str) -> None:
+    with pytest.raises(UserError) as err:
+        load_spec(write_spec(optimizer="conditioned", extra=extra))
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_conditioned_keys_belong_to_the_conditioned_optimizer(write_spec) -> None:
+    with pytest.raises(UserError, match='applies to optimizer = "conditioned" only'):
+        load_spec(write_spec(optimizer="random", extra="alpha = 0.5"))
+    with pytest.raises(UserError, match="every task is fixed"):
+        load_spec(
+            write_spec(optimizer="conditioned", extra="[lambda]\nfixed = { click = 0.25, ad_click = 0.25, search = 0.25, fraud = 0.25 }")
+        )
+
+
+def test_trials_are_the_exact_checks_five_by_default(tmp_path) -> None:
+    from tests.conftest import tiny_text
+
+    text = tiny_text(tmp_path, optimizer="conditioned").replace("trials = 8\n", "")
+    (tmp_path / "c.toml").write_text(text)
+    assert load_spec(tmp_path / "c.toml").search.trials == 5
+
+
+def test_the_cli_says_a_bad_alpha_in_one_line(write_spec, capsys) -> None:
+    path = write_spec(optimizer="conditioned", extra="alpha = 0")
+    code, _, err = call(capsys, "run", str(path))
+    assert code != 0 and "Traceback" not in err
+    assert "'search.alpha' must be > 0" in err and len(err.strip().splitlines()) == 1
+
+
+def test_evaluation_points_start_at_the_centre_and_the_ends_and_cover_the_box(write_spec) -> None:
+    spec = conditioned_spec(write_spec)
+    space = LambdaSpace(spec.task_names, spec.lam)
+    x = evaluation_points(space, 1024, 0)
+    assert x.shape == (1 + 4 + 1024, 4)
+    lam = space.to_lambda(x)
+    assert np.allclose(lam[0], 0.25) and np.allclose(lam.sum(axis=1), 1.0)
+    for j in range(4):  # each task's end: max_ratio against every other free task
+        assert lam[1 + j].argmax() == j and lam[1 + j, j] / lam[1 + j].min() == pytest.approx(spec.lam.max_ratio)
+    inner = x[5:]
+    assert (
+        np.abs(inner).max() <= space.zmax
+        and (inner.min(axis=0) < -0.95 * space.zmax).all()
+        and (inner.max(axis=0) > 0.95 * space.zmax).all()
+    )
+    assert np.array_equal(x, evaluation_points(space, 1024, 0)) and not np.array_equal(x, evaluation_points(space, 1024, 1))
+
+
+def test_an_untrained_mixture_is_its_seeded_model_at_every_lambda(write_spec, one_torch_thread) -> None:
+    spec = conditioned_spec(write_spec)
+    trainer = Trainer(spec, load_data(spec.data), "cpu")
+    mix = Mixture(trainer.shape, spec.model, [0, 1])
+    lam = torch.tensor(np.random.default_rng(0).dirichlet(np.ones(4), (2, 3)), dtype=torch.float32)
+    got = trainer.predict(Mixed(mix, lam), trainer.val)  # type: ignore[arg-type]
+    for r, seed in enumerate([0, 1]):
+        want = trainer.predict(trainer.new_model(1, seed), trainer.val)[0]
+        for m in range(3):
+            assert torch.allclose(got[r * 3 + m], want, atol=1e-5)
+
+
+def test_a_conditioned_study_stores_its_points_then_retrains_the_knee_and_ends(write_spec, tmp_path, one_torch_thread) -> None:
+    spec = conditioned_spec(write_spec)
+    store = run_study(spec)
+    records = store.records()
+    points = [r for r in records if r.conditioned is not None]
+    checks = [r for r in records if r.check_of is not None]
+    assert len(points) == 1 + 4 + POINTS and sorted(r.conditioned for r in points) == list(range(1 + 4 + POINTS))
+    assert all(r.state == "complete" and r.repeats == 2 and r.seeds == [0, 1] for r in points)
+    assert len(checks) == 3 and all(r.state == "complete" and r.repeats == 2 for r in checks)
+    assert store.n_finished() == 3  # the points never count against the budget
+    by_number = {r.number: r for r in records}
+    for c in checks:  # an exact check trains its point's λ
+        assert c.lam == pytest.approx(by_number[c.check_of].lam)
+    # the first checks are the knee, then the ends, of the conditioned front
+    want = next_checks(records, spec.directions, 3, before=0)
+    assert [c.check_of for c in checks] == [r.number for r in want]
+    found = gaps(records, spec.objectives, spec.directions, spec.tasks)
+    assert [g.exact for g in found] == [c.number for c in checks]
+    for g in found:
+        exact, point = by_number[g.exact], by_number[g.point]
+        assert spec.directions[0] == "maximize"
+        assert g.gap[0] == pytest.approx((exact.values[0] - point.values[0]) / abs(exact.values[0]))
+    info = store.study.user_attrs["conditioned"]
+    assert info["points"] == 1 + 4 + POINTS and info["models"] == 2 and info["train_seconds"] > 0
+    # run again: nothing is trained or stored twice
+    again = run_study(spec).records()
+    assert len(again) == len(records)
+
+
+def test_status_json_marks_conditioned_trials(write_spec, capsys, one_torch_thread) -> None:
+    path = write_spec(optimizer="conditioned", trials=1, batch=4, extra=f"points = {POINTS}")
+    run_study(load_spec(path))
+    _, out, _ = call(capsys, "status", str(path), "--json")
+    rows = json.loads(out)
+    assert sum(r["conditioned"] for r in rows) == 1 + 4 + POINTS
+    assert [r["check_of"] is not None for r in rows].count(True) == 1 and not any(
+        r["conditioned"] for r in rows if r["check_of"] is not None
+    )
+    _, text, _ = call(capsys, "status", str(path))
+    assert "λ measured on 1 λ-conditioned model" in text and "retrains conditioned trial" in text
+
+
+def test_a_run_killed_while_storing_points_goes_on_without_training_again(write_spec, monkeypatch, one_torch_thread) -> None:
+    spec = conditioned_spec(write_spec)
+    data = load_data(spec.data)
+    store = Store.create_or_resume(spec)
+    trainer = Trainer(spec, data, "cpu")
+    store.study.set_user_attr("model_shape", trainer.shape.to_dict())
+    original = Store.add_conditioned
+
+    def half_then_die(self, rows, device):
+        original(self, rows[: len(rows) // 2], device)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "add_conditioned", half_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_conditioned(store, trainer)
+    assert len(store.conditioned_indices()) == (1 + 4 + POINTS) // 2
+    monkeypatch.setattr(Store, "add_conditioned", original)
+    trained = []
+    monkeypatch.setattr(_study, "train_mixture", lambda *a, **k: trained.append(1))
+    done = run_conditioned(store, trainer)
+    assert done is not None and not done.trained_now and not trained
+    assert store.conditioned_indices() == set(range(1 + 4 + POINTS))
+    assert len(store.records()) == 1 + 4 + POINTS  # no point stored twice
+
+
+def test_an_exported_conditioned_point_scores_any_lambda_as_stored(write_spec, tmp_path, one_torch_thread) -> None:
+    spec = conditioned_spec(write_spec, extra=f"points = {POINTS}")
+    store = run_study(spec)
+    points = [r for r in store.records() if r.conditioned is not None]
+    a, b = points[3], points[17]
+    out = export_trial(store, a.number, tmp_path / "exp")
+    model = paretomoo.load_model(out)
+    assert type(model).__name__ == "ConditionedModel"
+    data = load_data(spec.data)
+    trainer = Trainer(spec, data, "cpu")
+
+    def measured(m: torch.nn.Module) -> list[float]:
+        got = trainer.measure(m, trainer.val)[0]  # type: ignore[arg-type]
+        return [got[t.name][t.metric] for t in spec.tasks]
+
+    # the exported λ (the default), and another stored point's λ, reproduce the metrics stored for them
+    assert measured(model) == pytest.approx(a.values, abs=1e-5)
+    at_b = paretomoo.load_model(out, lam=b.lam)
+    assert measured(at_b) == pytest.approx(b.values, abs=1e-5)
+    assert evaluate_export(out)[spec.tasks[0].name][spec.tasks[0].metric] == pytest.approx(a.values[0], abs=1e-5)
+    # lam= at call time: several trade-offs at once, unnormalised weights allowed
+    num, cat = trainer.val.num[:50], trainer.val.cat[:50]
+    both = model(num, cat, lam=[[a.lam[t] for t in spec.task_names], [2 * b.lam[t] for t in spec.task_names]])
+    assert torch.allclose(both[1], at_b(num, cat)[0], atol=1e-5) and torch.allclose(both[0], model(num, cat)[0], atol=1e-5)
+    with pytest.raises(ValueError, match="lam must hold 4 weights"):
+        model(num, cat, lam=[1.0, 0.0])
+    with pytest.raises(UserError, match="which the model does not have"):
+        paretomoo.load_model(out, lam={"clicks": 1.0})
+    checked = next(r for r in store.records() if r.check_of is not None)
+    plain = export_trial(store, checked.number, tmp_path / "exact")
+    with pytest.raises(UserError, match="applies to exports of conditioned trials"):
+        paretomoo.load_model(plain, lam=[0.25] * 4)
