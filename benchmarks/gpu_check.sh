@@ -81,4 +81,26 @@ print(f"halving checkpoint on CUDA: weights max|d| vs one training {d:.2g} (0 on
 assert d <= 1e-4, "going on from a checkpoint does not reproduce one training on this GPU"
 EOF
 
+# 5. a conditioned model trains and is measured at 1,029 λ on CUDA (metrics sorted there), against one training.
+timeout 120 "$PY" - <<'EOF'
+import time
+from paretomoo.conditioned import evaluation_points, measure_mixture, train_mixture
+from paretomoo.data import load_data
+from paretomoo.space import LambdaSpace
+from paretomoo.spec import load_spec
+from paretomoo.trainer import Trainer
+
+spec = load_spec("studies/ecommerce.toml").replace(training={"device": "cuda"})
+trainer = Trainer(spec, load_data(spec.data), "cuda")
+trainer.warm_up()
+space = LambdaSpace(spec.task_names, spec.lam)
+lam = space.to_lambda(evaluation_points(space, 1024, 0))
+t0 = time.perf_counter(); trainer.fit(lam[:1]); one = time.perf_counter() - t0
+t0 = time.perf_counter(); mix = train_mixture(trainer, space, [0], 1.0, 0); train = time.perf_counter() - t0
+t0 = time.perf_counter(); res = measure_mixture(trainer, mix, lam); measure = time.perf_counter() - t0
+assert all(r[0]["failed"] is None for r in res)
+print(f"conditioned on CUDA: one fixed-λ training {one:.2f} s, conditioned training {train:.2f} s, "
+      f"measuring {len(lam)} λ {measure:.2f} s ({measure / one:.2f}x one training)")
+EOF
+
 timeout 280 "$PY" benchmarks/trainer_throughput.py --device cuda --populations 1,16,64,256 --seed-steps 20 --repeats 3 "$@"
