@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 
@@ -171,3 +172,48 @@ def test_a_study_of_unscaled_regression_labels_is_refused_with_the_reason(write_
     store.study.set_user_attr("spec_hash", spec.result_hash(standardised_labels=False))  # as a study of 0.1 stored it
     with pytest.raises(UserError, match="did not standardise regression labels"):
         run_study(spec.replace(search={"trials": 8}))
+
+
+def _finished_trials(n: int) -> list:
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    dists = {"logit_a": FloatDistribution(-3.0, 3.0), "logit_b": FloatDistribution(-3.0, 3.0)}
+    out = []
+    for i in range(n):
+        params = {"logit_a": 0.1 * i - 2.0, "logit_b": -0.05 * i}
+        attrs = {"conditioned": i, "val": {"a": {"auc": 0.5 + i / 100}}, "lambda": {"a": 0.3, "b": 0.7}, "run": {"seed": 0}}
+        if i % 7 == 3:
+            out.append(create_trial(state=TrialState.FAIL, params=params, distributions=dists, user_attrs={**attrs, "fail_reason": "x"}))
+        else:
+            values = [0.5 + i / 100, float("inf") if i == 5 else 0.25 * i]
+            out.append(create_trial(state=TrialState.COMPLETE, params=params, distributions=dists, values=values, user_attrs=attrs))
+    return out
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_bulk_written_trials_read_back_as_optunas_own(tmp_path, request, backend: str) -> None:
+    from paretomoo.store import open_storage
+    from paretomoo.store._bulk import add_finished_trials
+
+    url = request.getfixturevalue("pg_storage") if backend == "postgresql" else f"sqlite:///{tmp_path}/b.db"
+    storage = open_storage(url)
+    mine = optuna.create_study(storage=storage, study_name="bulk", directions=["maximize", "minimize"])
+    theirs = optuna.create_study(storage=storage, study_name="own", directions=["maximize", "minimize"])
+    theirs.enqueue_trial({"logit_a": 0.0, "logit_b": 0.0})  # a trial already there: numbering goes on after it
+    mine.enqueue_trial({"logit_a": 0.0, "logit_b": 0.0})
+    trials = _finished_trials(23)
+    add_finished_trials(mine, storage, trials)
+    theirs.add_trials(trials)
+    a, b = mine.get_trials(deepcopy=False), theirs.get_trials(deepcopy=False)
+    assert [t.number for t in a] == list(range(24))
+    for x, y in zip(a, b, strict=True):
+        assert (x.number, x.state, x.params, x.distributions, x.values, x.user_attrs) == (
+            y.number,
+            y.state,
+            y.params,
+            y.distributions,
+            y.values,
+            y.user_attrs,
+        )
+        assert x.datetime_start == y.datetime_start and x.datetime_complete == y.datetime_complete

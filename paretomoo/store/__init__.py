@@ -37,6 +37,7 @@ from paretomoo.proposers import Batch
 from paretomoo.space import LambdaSpace
 from paretomoo.spec import StudySpec, load_spec, parse_spec
 from paretomoo.store._baselines import BaselineRecord, Baselines
+from paretomoo.store._bulk import add_finished_trials
 from paretomoo.store._queue import MAX_ATTEMPTS, Snapshot, TrialQueue
 from paretomoo.store._records import Record, dumps, record_of, state_name
 from paretomoo.store._repeats import aggregate, done_seeds, target_seeds
@@ -229,7 +230,7 @@ class Store:
 
     def add_conditioned(self, rows: list[tuple[int, np.ndarray, dict[int, dict[str, Any]]]], device: str) -> None:
         """Store λ measured on the conditioned models: one finished trial per ``(index, logits, by_seed)``, marked
-        ``conditioned`` (its index), written whole (``add_trial``: one write each, never half a trial)."""
+        ``conditioned`` (its index), written whole (one transaction: all of them or none)."""
         from optuna.trial import create_trial
 
         trials = []
@@ -259,7 +260,7 @@ class Store:
             trials.append(
                 create_trial(state=TrialState.COMPLETE, params=params, distributions=self.queue.dists, values=values, user_attrs=attrs)
             )
-        self.study.add_trials(trials)
+        add_finished_trials(self.study, self.storage, trials)
 
     def _keep_rung(self, trial: optuna.Trial, epochs: int, values: list[float], lam: np.ndarray) -> None:
         """Successive halving: add this rung's validation values to the trial's ``rungs`` ({epochs, values}, one per
