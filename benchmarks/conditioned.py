@@ -6,7 +6,9 @@ same data, one CPU thread each, the same epochs per model:
 * ``sweep``: ``--budget`` fixed-λ trials by the default optimizer (optuna-tpe, the best
   of benchmarks/front_quality.py), through the population trainer;
 * ``conditioned``: ``optimizer = "conditioned"`` (one conditioned model, ``points`` λ
-  measured by forward passes), then its 5 exact checks (knee and each end).
+  measured by forward passes), then its 5 exact checks (knee and each end);
+* the conditioning compared, front quality only: weight mixing trained at α = 0.3,
+  and per-row FiLM on the shared bottom (shared-bottom specs).
 
 Reported (validation values, since the fronts are selected there): the
 hypervolume of the conditioned points' front ÷ the sweep's, both normalised by
@@ -33,6 +35,8 @@ from typing import Any
 import numpy as np
 from bootstrap_cost import run_facts
 from front_quality import hv_ratio, normaliser, spread
+
+from paretomoo.conditioned._train import SAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = {"ecommerce": ("studies/ecommerce.toml", {"rows": 60000}), "census_income": ("studies/census_income.toml", {})}
@@ -93,6 +97,109 @@ def conditioned(path: str, data: dict[str, Any], seed: int) -> dict[str, Any]:
     }
 
 
+# -- the conditioning compared: weight mixing at another α, and FiLM on the shared bottom -------------------------
+
+FILM_LR = 10.0  # the FiLM network's learning rate ÷ the model's (per-row FiLM only moved with its own, higher rate)
+FILM_ALPHA = 0.3
+
+
+def _trainer(path: str, data: dict[str, Any]) -> Any:
+    from paretomoo.data import load_data
+    from paretomoo.spec import load_spec
+    from paretomoo.trainer import Trainer
+
+    spec = load_spec(path).replace(data=data, training={"device": "cpu"})
+    trainer = Trainer(spec, load_data(spec.data), "cpu")
+    trainer.warm_up()
+    return trainer
+
+
+def mixing_arm(trainer: Any, seed: int, alpha: float, samples: int) -> dict[str, Any]:
+    """Weight mixing trained at another Dirichlet α or λ per step, measured at the study's points (no study: training
+    and measuring)."""
+    from paretomoo.conditioned import evaluation_points, measure_mixture, train_mixture
+    from paretomoo.space import LambdaSpace
+
+    spec = trainer.spec
+    space = LambdaSpace(spec.task_names, spec.lam)
+    lam = space.to_lambda(evaluation_points(space, spec.search.points, seed))
+    t0 = time.perf_counter()
+    mix = train_mixture(trainer, space, [spec.training.seed + seed], alpha, seed, samples)
+    res = measure_mixture(trainer, mix, lam)
+    values = [[r[0]["val"][t.name][t.metric] for t in spec.tasks] for r in res]
+    return {"seconds": time.perf_counter() - t0, "values": values}
+
+
+def film_arm(trainer: Any, seed: int) -> dict[str, Any]:
+    """Per-row FiLM on the shared bottom's output: ``h · (1 + γ(λ)) + β(λ)``, γ and β from a small network of log λ
+    at FILM_LR × the learning rate; each row draws its own λ ~ Dirichlet(FILM_ALPHA) and its loss is Σ λ_i ℓ_i of that
+    row. Shared-bottom models only."""
+    import torch
+    from torch import nn
+
+    from paretomoo.conditioned import evaluation_points, sample_lambda
+    from paretomoo.models import build_model
+    from paretomoo.models._shared_bottom import _linears
+    from paretomoo.space import LambdaSpace
+    from paretomoo.tasks import metrics_many, task_loss
+    from paretomoo.trainer import _adamw
+
+    spec, cfg = trainer.spec, trainer.spec.training
+    space = LambdaSpace(spec.task_names, spec.lam)
+    t = len(spec.tasks)
+    torch.manual_seed(seed)
+    base = build_model(trainer.shape, spec.model, [cfg.seed + seed])
+    width = spec.model.bottom[-1]
+    film = nn.Sequential(nn.Linear(t, 32), nn.ReLU(), nn.Linear(32, 2 * width))
+    nn.init.zeros_(film[2].weight)
+    nn.init.zeros_(film[2].bias)
+
+    def forward(num: torch.Tensor, cat: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        h = base.inputs(num, cat)
+        for layer in _linears(base.bottom):
+            h = torch.relu(torch.baddbmm(layer.bias, h, layer.weight))
+        gamma, beta = film(torch.log(lam)).chunk(2, dim=-1)
+        h = h * (1 + gamma) + beta
+        for w, b in base.towers.layers():
+            h = torch.relu(torch.baddbmm(b, h, w))
+        return base.outputs(base.towers.scores(h))[0]  # [B, T]
+
+    opt = _adamw(list(base.parameters()), cfg.lr, cfg.weight_decay)
+    opt.add_param_group({"params": list(film.parameters()), "lr": cfg.lr * FILM_LR, "weight_decay": cfg.weight_decay})
+    gen = torch.Generator().manual_seed(cfg.seed + seed)
+    rng = np.random.default_rng(seed)
+    data, n = trainer.train, len(trainer.train)
+    t0 = time.perf_counter()
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(n, generator=gen)
+        for begin in range(0, n, cfg.batch_size):
+            idx = perm[begin : begin + cfg.batch_size]
+            num, cat, y = data.num[idx], data.cat[idx], data.y[idx]
+            lam = torch.as_tensor(sample_lambda(space, rng, len(idx), FILM_ALPHA), dtype=torch.float32)
+            pred = forward(num, cat, lam)
+            per_row = torch.stack(
+                [
+                    task_loss(task, pred[:, i : i + 1], y[:, i : i + 1], trainer.pos_weight[i], trainer.loss_scale[i])
+                    for i, task in enumerate(spec.tasks)
+                ],
+                dim=1,
+            )  # [B, T]
+            loss = (lam * per_row).sum(dim=1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    points = space.to_lambda(evaluation_points(space, spec.search.points, seed))
+    values = []
+    with torch.no_grad():
+        split = trainer.val
+        for first in range(0, len(points), 64):
+            part = torch.as_tensor(points[first : first + 64], dtype=torch.float32)
+            scores = torch.stack([forward(split.num, split.cat, lam.expand(len(split), -1)) for lam in part])  # [c, n, T]
+            per_task = [metrics_many(task, scores[..., i], split.y[:, i], split.groups.get(i)) for i, task in enumerate(spec.tasks)]
+            values += [[per_task[i][j][task.metric] for i, task in enumerate(spec.tasks)] for j in range(len(part))]
+    return {"seconds": time.perf_counter() - t0, "values": values}
+
+
 def main() -> None:
     import torch
 
@@ -110,14 +217,25 @@ def main() -> None:
         path, data = SPECS[name]
         runs = []
         for seed in range(args.seeds):  # the two arms interleaved, seed by seed
-            runs.append(
-                {"sweep": sweep(str(ROOT / path), data, seed, args.budget), "conditioned": conditioned(str(ROOT / path), data, seed)}
-            )
+            run = {"sweep": sweep(str(ROOT / path), data, seed, args.budget), "conditioned": conditioned(str(ROOT / path), data, seed)}
+            trainer = _trainer(str(ROOT / path), data)
+            run["mixing_alpha0.3"] = mixing_arm(trainer, seed, 0.3, SAMPLES)
+            run["mixing_draws16"] = mixing_arm(trainer, seed, 1.0, 16)
+            if trainer.spec.model.type == "shared_bottom":
+                run["film"] = film_arm(trainer, seed)
+            runs.append(run)
         directions = runs[0]["sweep"]["directions"]
         exact = np.vstack([np.array(r["sweep"]["values"]) for r in runs] + [np.array(r["conditioned"]["checks"]) for r in runs])
         F_ref = to_min(exact, directions)
         F_ref = F_ref[pareto_mask(F_ref)]
         ideal, span = normaliser(F_ref)
+        arms: dict[str, list[float]] = {}
+        for r in runs:
+            hv_s = hv_ratio(to_min(np.array(r["sweep"]["values"]), directions), ideal, span, 1.0)
+            for arm in ("conditioned", "mixing_alpha0.3", "mixing_draws16", "film"):
+                if arm in r:
+                    hv = hv_ratio(to_min(np.array(r[arm]["values"]), directions), ideal, span, 1.0)
+                    arms.setdefault(arm, []).append(hv / hv_s)
         ratios, times, end_gap, end_noise = [], [], [], []
         for r in runs:
             hv_s = hv_ratio(to_min(np.array(r["sweep"]["values"]), directions), ideal, span, 1.0)
@@ -133,6 +251,7 @@ def main() -> None:
             "max_end_gap": float(np.median(end_gap)),
             "max_end_noise": float(np.median(end_noise)),
             "spread": {"hv_ratio": spread(ratios), "time_ratio": spread(times), "max_end_gap": spread(end_gap)},
+            "conditioning": {arm: spread(xs) for arm, xs in arms.items()},  # HV ÷ the sweep's, per way of conditioning
             "runs": runs,
         }
         print(f"\n{name} ({args.seeds} seeds, sweep of {args.budget} by optuna-tpe), median [q25–q75]")
@@ -145,6 +264,15 @@ def main() -> None:
         ):
             s = spread(xs)
             print(f"{key:<34}{s['median']:>10.3f}{s['q25']:>10.3f}{s['q75']:>10.3f}")
+        print("conditioning compared (HV ÷ sweep's, median [q25–q75]):")
+        labels = {
+            "conditioned": "weight mixing, α = 1 (default)",
+            "mixing_alpha0.3": "weight mixing, α = 0.3",
+            "film": "per-row FiLM, α = 0.3",
+        }
+        for arm, xs in arms.items():
+            q = spread(xs)
+            print(f"  {labels[arm]:<44} {q['median']:.3f} [{q['q25']:.3f}–{q['q75']:.3f}]")
         ends = {k for r in runs for k in r["conditioned"]["ends"]}
         for k in sorted(ends):
             gs = [r["conditioned"]["ends"][k]["gap"] for r in runs if k in r["conditioned"]["ends"]]

@@ -24,9 +24,11 @@ from paretomoo.space import LambdaSpace
 from paretomoo.tasks import metrics_many, task_loss
 from paretomoo.trainer import EVAL_MEMBER_ROWS, Trainer, _adamw
 
-# λ drawn per model and step. Each draw is one mix of the anchors through the batch (the population axis), so the
-# cost of a step grows with it; 4 reached every task's end on the demo at the cost of one population pass of 4 λ.
-SAMPLES = 4
+# λ drawn per model and step. Each draw is one mix of the anchors through the batch (the population axis), so a
+# step costs about a population pass of that many λ. benchmarks/conditioned.py (demo, 60,000 rows, one seed, HV ÷
+# a 32-trial sweep's): 4 draws 0.95, 8 draws 1.01, 16 draws 1.19 at 1.3× the seconds of 4 (training and measuring),
+# 32 1.06, 64 1.11. 8: the sweep's front at the least training.
+SAMPLES = 8
 # Measuring: CHUNK λ per set of mixed weights, run over a split's rows MEMBER_ROWS / (R·CHUNK) rows at a time (at least
 # 256). A forward pass of many mixed models costs mostly per call at small row chunks: 512 λ over the demo's 6,000
 # validation rows took 1.06 s in chunks of 16 λ × 1,024 rows, 1.67 s in 64 λ × 256 rows (the trainer's
@@ -42,13 +44,13 @@ def sample_lambda(space: LambdaSpace, rng: np.random.Generator, n: int, alpha: f
     return space.to_lambda(log - log.mean(axis=1, keepdims=True))
 
 
-def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], alpha: float, seed: int) -> Mixture:
-    """R = len(seeds) conditioned models trained together for ``training.epochs`` epochs (λ draws seeded by
-    ``seed`` and the training seeds); a one-line error if the loss diverges."""
+def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], alpha: float, seed: int, samples: int = SAMPLES) -> Mixture:
+    """R = len(seeds) conditioned models trained together for ``training.epochs`` epochs, ``samples`` λ per model
+    and step (drawn from a generator seeded by ``seed`` and the training seeds); a one-line error if the loss diverges."""
     spec, cfg = trainer.spec, trainer.spec.training
     mix = Mixture(trainer.shape, spec.model, seeds, trainer.device)
     opt = _adamw(list(mix.anchors.parameters()), cfg.lr, cfg.weight_decay)
-    r, m, t = len(seeds), SAMPLES, len(spec.tasks)
+    r, m, t = len(seeds), samples, len(spec.tasks)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     rng = np.random.default_rng([int(seed), *(int(s) for s in seeds)])
     member = torch.arange(r, device=trainer.device).repeat_interleave(m)  # model r's M mixes read model r's rows
