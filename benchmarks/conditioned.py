@@ -37,6 +37,10 @@ from bootstrap_cost import run_facts
 from front_quality import hv_ratio, normaliser, spread
 
 from paretomoo.conditioned._train import SAMPLES
+from paretomoo.spec import SearchSpec
+
+ALPHA = SearchSpec.alpha  # the default conditioned study's
+OTHER_ALPHA = 1.0 if ALPHA != 1.0 else 0.3
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = {"ecommerce": ("studies/ecommerce.toml", {"rows": 60000}), "census_income": ("studies/census_income.toml", {})}
@@ -212,15 +216,17 @@ def main() -> None:
     ap.add_argument("--specs", default=",".join(SPECS))
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/conditioned.json"))
     args = ap.parse_args()
-    out: dict[str, Any] = {"facts": run_facts(), "seeds": args.seeds, "budget": args.budget}
+    # other specs' results already in the file stay (one spec per run is fine); this run's facts are kept per spec
+    previous = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
+    out: dict[str, Any] = {k: v for k, v in previous.items() if k in SPECS}
     for name in args.specs.split(","):
         path, data = SPECS[name]
         runs = []
         for seed in range(args.seeds):  # the two arms interleaved, seed by seed
             run = {"sweep": sweep(str(ROOT / path), data, seed, args.budget), "conditioned": conditioned(str(ROOT / path), data, seed)}
             trainer = _trainer(str(ROOT / path), data)
-            run["mixing_alpha0.3"] = mixing_arm(trainer, seed, 0.3, SAMPLES)
-            run["mixing_draws16"] = mixing_arm(trainer, seed, 1.0, 16)
+            run[f"mixing_alpha{OTHER_ALPHA:g}"] = mixing_arm(trainer, seed, OTHER_ALPHA, SAMPLES)
+            run["mixing_draws16"] = mixing_arm(trainer, seed, ALPHA, 16)
             if trainer.spec.model.type == "shared_bottom":
                 run["film"] = film_arm(trainer, seed)
             runs.append(run)
@@ -232,7 +238,7 @@ def main() -> None:
         arms: dict[str, list[float]] = {}
         for r in runs:
             hv_s = hv_ratio(to_min(np.array(r["sweep"]["values"]), directions), ideal, span, 1.0)
-            for arm in ("conditioned", "mixing_alpha0.3", "mixing_draws16", "film"):
+            for arm in ("conditioned", f"mixing_alpha{OTHER_ALPHA:g}", "mixing_draws16", "film"):
                 if arm in r:
                     hv = hv_ratio(to_min(np.array(r[arm]["values"]), directions), ideal, span, 1.0)
                     arms.setdefault(arm, []).append(hv / hv_s)
@@ -246,6 +252,9 @@ def main() -> None:
             end_gap.append(worst["gap"])
             end_noise.append(worst["noise"])
         out[name] = {
+            "facts": run_facts(),
+            "seeds": args.seeds,
+            "budget": args.budget,
             "hv_ratio": float(np.median(ratios)),
             "time_ratio": float(np.median(times)),
             "max_end_gap": float(np.median(end_gap)),
@@ -254,6 +263,8 @@ def main() -> None:
             "conditioning": {arm: spread(xs) for arm, xs in arms.items()},  # HV ÷ the sweep's, per way of conditioning
             "runs": runs,
         }
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(out, indent=2) + "\n")  # each spec's results as soon as they are in
         print(f"\n{name} ({args.seeds} seeds, sweep of {args.budget} by optuna-tpe), median [q25–q75]")
         print(f"{'measure':<34}{'median':>10}{'q25':>10}{'q75':>10}")
         for key, xs in (
@@ -266,8 +277,10 @@ def main() -> None:
             print(f"{key:<34}{s['median']:>10.3f}{s['q25']:>10.3f}{s['q75']:>10.3f}")
         print("conditioning compared (HV ÷ sweep's, median [q25–q75]):")
         labels = {
-            "conditioned": "weight mixing, α = 1 (default)",
-            "mixing_alpha0.3": "weight mixing, α = 0.3",
+            "conditioned": f"weight mixing, α = {ALPHA:g}, {SAMPLES} λ a step (default)",
+            "mixing_alpha0.3": f"weight mixing, α = 0.3, {SAMPLES} λ a step",
+            "mixing_alpha1": f"weight mixing, α = 1, {SAMPLES} λ a step",
+            "mixing_draws16": f"weight mixing, α = {ALPHA:g}, 16 λ a step",
             "film": "per-row FiLM, α = 0.3",
         }
         for arm, xs in arms.items():

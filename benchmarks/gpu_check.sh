@@ -96,7 +96,7 @@ trainer.warm_up()
 space = LambdaSpace(spec.task_names, spec.lam)
 lam = space.to_lambda(evaluation_points(space, 1024, 0))
 t0 = time.perf_counter(); trainer.fit(lam[:1]); one = time.perf_counter() - t0
-t0 = time.perf_counter(); mix = train_mixture(trainer, space, [0], 1.0, 0); train = time.perf_counter() - t0
+t0 = time.perf_counter(); mix = train_mixture(trainer, space, [0], spec.search.alpha, 0); train = time.perf_counter() - t0
 t0 = time.perf_counter(); res = measure_mixture(trainer, mix, lam); measure = time.perf_counter() - t0
 assert all(r[0]["failed"] is None for r in res)
 print(f"conditioned on CUDA: one fixed-λ training {one:.2f} s, conditioned training {train:.2f} s, "

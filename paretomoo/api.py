@@ -77,13 +77,18 @@ class Pick:
         """The firmness of the pick, in the words the command line prints."""
         if self.stability is None:
             return []
-        within = ", ".join(f"trial {n}" for n in self.within) or "none"
+        shown = ", ".join(f"trial {n}" for n in self.within[:WITHIN_SHOWN]) or "none"
+        more = len(self.within) - WITHIN_SHOWN
+        within = shown + (f" and {more} more (Pick.within lists them all)" if more > 0 else "")
         out = [
             f"  within noise of trial {self.trial} on every objective: {within}",
             f"  stability {self.stability:.2f}: {round(self.stability * self.replicates)} of {self.replicates} replicates of the "
             f"means ({self.noise_covered}) pick trial {self.trial} or a trial within noise of it",
         ]
         return out + ([self.verdict] if self.verdict else [])
+
+
+WITHIN_SHOWN = 20  # trials named in the "within noise" line; a conditioned study may have a thousand
 
 
 @dataclass(frozen=True)
@@ -137,8 +142,10 @@ class Study:
         ``val_se_<objective>`` (mean over seeds and its standard error),
         ``test_<objective>``, ``test_se_<objective>``, ``repeats``, ``seconds``,
         ``on_front``, ``p_front`` (NaN where no noise is measured or the trial is not
-        complete), ``repeat_of`` and ``fail_reason``. Objectives are natural metrics
-        (AUC: higher is better) named ``<task>_<metric>``.
+        complete), ``repeat_of``, ``conditioned`` (measured on the study's λ-conditioned
+        models, not trained), ``check_of`` (the conditioned trial an exact retraining
+        checks) and ``fail_reason``. Objectives are natural metrics (AUC: higher is
+        better) named ``<task>_<metric>``.
         """
         import pandas as pd
 
@@ -159,6 +166,8 @@ class Study:
                 on_front=r.number in front,
                 p_front=p.get(r.number, np.nan),
                 repeat_of=r.repeat_of,
+                conditioned=r.conditioned is not None,
+                check_of=r.check_of,
                 fail_reason=r.fail_reason,
             )
             rows.append(row)

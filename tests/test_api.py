@@ -210,3 +210,16 @@ def test_bad_report_and_baseline_input_is_one_line(two_studies, write_spec, caps
         assert code == 2 and err.startswith("paretomoo: error:") and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
         assert needle in err, (argv, err)
     assert paretomoo.open_study(spec).baselines() == []
+
+
+def test_a_pick_names_at_most_twenty_trials_within_noise() -> None:
+    from paretomoo.api import WITHIN_SHOWN, Pick
+    from paretomoo.store import Record
+
+    rec = Record(number=3, state="complete", lam={}, values=[], val={}, test={}, batch=0, seconds=0.0, fail_reason=None)
+    many = Pick(3, rec, "knee", list(range(1000)), 0.9, 200, "seed noise", None)
+    line = many.lines()[0]
+    assert line.endswith(f"trial {WITHIN_SHOWN - 1} and {1000 - WITHIN_SHOWN} more (Pick.within lists them all)")
+    assert line.count("trial ") == WITHIN_SHOWN + 1  # "within noise of trial 3", then the twenty
+    few = Pick(3, rec, "knee", [1, 2], 0.9, 200, "seed noise", None)
+    assert few.lines()[0].endswith("trial 1, trial 2")

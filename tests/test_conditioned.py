@@ -122,6 +122,10 @@ def test_a_conditioned_study_stores_its_points_then_retrains_the_knee_and_ends(w
         exact, point = by_number[g.exact], by_number[g.point]
         assert spec.directions[0] == "maximize"
         assert g.gap[0] == pytest.approx((exact.values[0] - point.values[0]) / abs(exact.values[0]))
+    df = paretomoo.open_study(spec.name, spec.storage).trials_dataframe()
+    assert int(df["conditioned"].sum()) == 1 + 4 + POINTS and sorted(df["check_of"].dropna().astype(int)) == sorted(
+        c.check_of for c in checks
+    )
     info = store.study.user_attrs["conditioned"]
     assert info["points"] == 1 + 4 + POINTS and info["models"] == 2 and info["train_seconds"] > 0
     # run again: nothing is trained or stored twice

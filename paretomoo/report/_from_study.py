@@ -42,6 +42,11 @@ def report_data(study: Study, others: Sequence[Study] = ()) -> ReportData:
         ("hypervolume", f"{s.hv:.4g}{interval} on validation; reference point {ref}"),
         ("front", f"{len(s.front)} of {n} complete trials; selection on validation, test figures held out"),
     ]
+    cond = study.store.study.user_attrs.get("conditioned")
+    if cond is not None:  # one λ-conditioned training: what it cost, and each exact check's gap
+        from paretomoo.conditioned import conditioned_lines
+
+        facts.append(("conditioned", " ".join(line.strip() for line in conditioned_lines(spec, s.records, cond))))
     baselines = study_baselines(study)
     return ReportData(
         title=spec.name,

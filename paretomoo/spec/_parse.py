@@ -262,7 +262,7 @@ def _parse_search(t: Table) -> SearchSpec:
         distinct=float(t.positive("distinct", (int, float), SearchSpec.distinct, "distinct = 0.15", allow_zero=True)),
         fidelity=t.choice("fidelity", list(FIDELITY_NAMES), SearchSpec.fidelity),
         eta=t.positive("eta", int, SearchSpec.eta, "eta = 3"),
-        alpha=float(t.positive("alpha", (int, float), SearchSpec.alpha, "alpha = 1.0")),
+        alpha=float(t.positive("alpha", (int, float), SearchSpec.alpha, "alpha = 0.3")),
         points=t.positive("points", int, SearchSpec.points, "points = 1024"),
     )
     if s.eta < 2:
