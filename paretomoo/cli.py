@@ -228,6 +228,12 @@ def _run(args: argparse.Namespace) -> int:
             f"{len(trainer.train):,} train / {len(trainer.val):,} val / {len(trainer.test):,} test rows",
             flush=True,
         )
+        if spec.search.optimizer == "conditioned" and "conditioned" not in store.study.user_attrs:
+            print(
+                f"  conditioned: training {spec.search.repeats} λ-conditioned model(s) on λ ~ Dirichlet({spec.search.alpha:g}), then "
+                f"measuring {spec.search.points + store.space.dim + 1} λ; the {spec.search.trials} trials retrain points of its front exactly",
+                flush=True,
+            )
 
     store = run_study(spec, storage=args.storage, device=args.device, on_start=on_start, on_progress=bar.update)
     bar.close()

@@ -126,7 +126,7 @@ def work(
         mine = stats.trials
         if on_progress is not None:
             records = _retry(store.records, options.patience)
-            done = sum(r.state in ("complete", "failed", "pruned") for r in records)
+            done = sum(r.state in ("complete", "failed", "pruned") and r.conditioned is None for r in records)
             elapsed = time.perf_counter() - start
             on_progress(
                 Progress(

@@ -150,7 +150,8 @@ def next_checks(records: Sequence[Record], directions: Sequence[str], batch: int
 class Gap:
     """An exact retraining (``exact``) of a conditioned point (``point``): per objective, the conditioned value's
     shortfall as a fraction of the exact one (``gap``; > 0: the conditioned model scores worse, < 0: better) and
-    the seed noise of that difference as the same fraction (``noise``: the two standard errors combined)."""
+    the noise of that difference as the same fraction (``noise``: the two standard errors combined; each is the seed
+    spread over √R, and for a trained trial also the rows' bootstrap, see ``store._repeats``)."""
 
     exact: int
     point: int
@@ -191,7 +192,8 @@ def conditioned_lines(spec: Any, records: Sequence[Record], attrs: dict[str, Any
     lines = [
         f"conditioned: {attrs.get('points', 0)} λ measured on {attrs.get('models', 0)} λ-conditioned model(s) "
         f"(training {attrs.get('train_seconds', math.nan):.1f} s, measuring {attrs.get('measure_seconds', math.nan):.1f} s); "
-        "gap = how far each conditioned point falls short of its exact retraining (validation, ± seed noise):"
+        "gap = how far each conditioned point falls short of its exact retraining (validation; ± the noise of that "
+        "difference, from the seeds and, for trained trials, the rows):"
     ]
     for g in gaps(records, spec.objectives, spec.directions, spec.tasks):
         where = f"{g.end}'s end" if g.end else "front point"
