@@ -189,12 +189,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from paretomoo.spec import load_spec
+    from paretomoo.spec import CONDITIONED_CHECKS, check_conditioned, load_spec
 
     spec = load_spec(args.spec)
     overrides: dict[str, dict[str, object]] = {"search": {}, "training": {}}
     if args.optimizer:
         overrides["search"]["optimizer"] = args.optimizer
+        if args.optimizer == "conditioned" and spec.search.optimizer != "conditioned":
+            overrides["search"]["trials"] = CONDITIONED_CHECKS  # its trials are exact checks (unless --trials says)
     if args.trials:
         overrides["search"]["trials"] = args.trials
     if args.repeats is not None:
@@ -211,6 +213,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.data_dir:
         overrides["data"] = _data_dir(spec, args)
     spec = spec.replace(**overrides)
+    if spec.search.optimizer == "conditioned":
+        check_conditioned(spec.search)
     from paretomoo.study import run_study  # torch, Optuna, pymoo: only once the spec and flags are known to be good
 
     bar = ProgressLine(quiet=args.quiet)

@@ -47,7 +47,8 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
             blob = store.weights.load_conditioned()
         except CheckpointError as exc:
             raise UserError(f"{exc}; run the study again to train them, or export an exactly trained trial") from None
-        r = list(blob["seeds"]).index(min(rec.seeds)) if min(rec.seeds) in blob["seeds"] else 0
+        seeds = [int(x) for x in blob["seeds"]]
+        r = seeds.index(spec.training.seed) if spec.training.seed in seeds else 0  # the study's own seed, as weights_metrics
         t = len(spec.tasks)
         state = {name: w[r * t : (r + 1) * t].clone() for name, w in blob["anchors"].items()}
         conditioned = {"lam": [rec.lam[name] for name in spec.task_names], "tasks": spec.task_names}

@@ -203,3 +203,30 @@ def test_an_exported_conditioned_point_scores_any_lambda_as_stored(write_spec, t
     plain = export_trial(store, checked.number, tmp_path / "exact")
     with pytest.raises(UserError, match="applies to exports of conditioned trials"):
         paretomoo.load_model(plain, lam=[0.25] * 4)
+
+
+def test_two_workers_on_postgres_train_once_and_check_each_point_once(write_spec, pg_storage) -> None:
+    from optuna.trial import TrialState
+
+    from .test_workers import trials, wait_all, worker
+
+    path = write_spec(optimizer="conditioned", trials=4, batch=2, population=2, extra=f"points = {POINTS}")
+    procs = [worker(path, pg_storage) for _ in range(2)]
+    assert wait_all(procs) == [0, 0], [p.stderr.read() for p in procs]
+    store = Store.open("tiny", pg_storage)
+    records = store.records()
+    points = [r for r in records if r.conditioned is not None]
+    checks = [r for r in records if r.check_of is not None]
+    assert sorted(r.conditioned for r in points) == list(range(1 + 4 + POINTS))  # each point once: one worker measured them
+    assert len(checks) == 4 and len({c.check_of for c in checks}) == 4 and all(c.state == "complete" for c in checks)
+    assert store.n_finished() == 4 and trials(pg_storage, states=(TrialState.RUNNING, TrialState.WAITING)) == []
+
+
+def test_optimizer_conditioned_on_the_command_line_checks_five_points(write_spec, capsys, one_torch_thread) -> None:
+    path = write_spec(optimizer="random", trials=32, extra="repeats = 1")
+    bad = write_spec("bad.toml", optimizer="random", extra='scalarization = "tchebycheff"')
+    code, _, err = call(capsys, "run", str(bad), "--optimizer", "conditioned")
+    assert code != 0 and 'scalarization = "weighted_sum"' in err and len(err.strip().splitlines()) == 1
+    assert call(capsys, "run", str(path), "--optimizer", "conditioned", "--quiet")[0] == 0
+    store = Store.open(str(path))
+    assert store.n_finished() == 5 and sum(r.check_of is not None for r in store.records()) == 5

@@ -9,10 +9,11 @@ torch nor Optuna.
 
 from __future__ import annotations
 
-from paretomoo.spec._parse import load_spec, parse_repeats, parse_spec
+from paretomoo.spec._parse import CONDITIONED_CHECKS, check_conditioned, load_spec, parse_repeats, parse_spec
 from paretomoo.spec._sections import DataSpec, LambdaSpec, ModelSpec, SearchSpec, StudySpec, TaskSpec, TrainingSpec
 
 __all__ = [
+    "CONDITIONED_CHECKS",
     "DataSpec",
     "LambdaSpec",
     "ModelSpec",
@@ -20,6 +21,7 @@ __all__ = [
     "StudySpec",
     "TaskSpec",
     "TrainingSpec",
+    "check_conditioned",
     "load_spec",
     "parse_repeats",
     "parse_spec",

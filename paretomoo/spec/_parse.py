@@ -273,7 +273,7 @@ def _parse_search(t: Table) -> SearchSpec:
             'under one seed; remove repeats, or set fidelity = "none"'
         )
     if conditioned:
-        _check_conditioned(s)
+        check_conditioned(s)
         t.done()
         return s
     need = PROPOSERS[resolve(s.optimizer)].min_batch
@@ -287,7 +287,7 @@ def _parse_search(t: Table) -> SearchSpec:
 CONDITIONED_CHECKS = 5
 
 
-def _check_conditioned(s: SearchSpec) -> None:
+def check_conditioned(s: SearchSpec) -> None:
     """What a conditioned search cannot go with: one-line errors naming the key and the fix."""
     if s.adaptive:
         raise UserError('spec key \'search.repeats\': optimizer = "conditioned" trains R models at once; write repeats = 3, not "front:3"')
