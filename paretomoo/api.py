@@ -173,6 +173,24 @@ class Study:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def checks(self) -> pd.DataFrame:
+        """The exact checks of a conditioned study (``optimizer = "conditioned"``), one row each: ``trial`` (the
+        exact retraining), ``point`` (the conditioned trial it retrains), ``end`` (the objective whose end the point
+        is, or None), and per objective ``gap_<objective>`` (how far the conditioned value falls short of the exact
+        one, a fraction; < 0: it scores better) and ``noise_<objective>`` (the noise of that difference, the same
+        fraction). Empty for other studies."""
+        import pandas as pd
+
+        from paretomoo.conditioned import gaps
+
+        rows = []
+        for g in gaps(self.summary.records, self.spec.objectives, self.spec.directions, self.spec.tasks):
+            row: dict[str, object] = {"trial": g.exact, "point": g.point, "end": g.end}
+            row.update({f"gap_{o}": v for o, v in zip(self.spec.objectives, g.gap, strict=True)})
+            row.update({f"noise_{o}": v for o, v in zip(self.spec.objectives, g.noise, strict=True)})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     def front(self) -> pd.DataFrame:
         """The rows of ``trials_dataframe()`` on the front (validation means, non-dominated)."""
         df = self.trials_dataframe()

@@ -126,6 +126,9 @@ def test_a_conditioned_study_stores_its_points_then_retrains_the_knee_and_ends(w
     assert int(df["conditioned"].sum()) == 1 + 4 + POINTS and sorted(df["check_of"].dropna().astype(int)) == sorted(
         c.check_of for c in checks
     )
+    table = paretomoo.open_study(spec.name, spec.storage).checks()
+    assert list(table["trial"]) == [g.exact for g in found] and list(table["point"]) == [g.point for g in found]
+    assert list(table[f"gap_{spec.objectives[0]}"]) == [g.gap[0] for g in found]
     info = store.study.user_attrs["conditioned"]
     assert info["points"] == 1 + 4 + POINTS and info["models"] == 2 and info["train_seconds"] > 0
     # run again: nothing is trained or stored twice
