@@ -40,7 +40,8 @@ from paretomoo.conditioned._train import SAMPLES
 from paretomoo.spec import SearchSpec
 
 ALPHA = SearchSpec.alpha  # the default conditioned study's
-OTHER_ALPHA = 1.0 if ALPHA != 1.0 else 0.3
+# the conditioning compared beside the default study (front quality): weight mixing at other (α, λ per step)
+MIXING = [(a, d) for a, d in ((0.3, 8), (1.0, 8), (0.3, 16), (1.0, 16)) if (a, d) != (ALPHA, SAMPLES)]
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = {"ecommerce": ("studies/ecommerce.toml", {"rows": 60000}), "census_income": ("studies/census_income.toml", {})}
@@ -56,7 +57,9 @@ def sweep(path: str, data: dict[str, Any], seed: int, budget: int) -> dict[str, 
     from paretomoo.study import run_study
 
     spec = load_spec(path).replace(
-        data=data, training={"device": "cpu", "workers": 1, "population": 8}, search={"seed": seed, "trials": budget, "batch": 8}
+        data=data,
+        training={"device": "cpu", "workers": 1, "population": 8, "seed": seed},
+        search={"seed": seed, "trials": budget, "batch": 8},
     )
     with tempfile.TemporaryDirectory(prefix="paretomoo-cond-") as tmp:
         t0 = time.perf_counter()
@@ -71,7 +74,9 @@ def conditioned(path: str, data: dict[str, Any], seed: int) -> dict[str, Any]:
     from paretomoo.study import execute, prepare
 
     spec = load_spec(path).replace(
-        data=data, training={"device": "cpu", "workers": 1, "population": 8}, search={"seed": seed, "optimizer": "conditioned", "trials": 5}
+        data=data,
+        training={"device": "cpu", "workers": 1, "population": 8, "seed": seed},
+        search={"seed": seed, "optimizer": "conditioned", "trials": 5},
     )
     with tempfile.TemporaryDirectory(prefix="paretomoo-cond-") as tmp:
         t0 = time.perf_counter()
@@ -81,6 +86,9 @@ def conditioned(path: str, data: dict[str, Any], seed: int) -> dict[str, Any]:
         run_conditioned(store, trainer)
         wall = time.perf_counter() - t0
         execute(store, trainer, layout)
+        t0 = time.perf_counter()
+        trainer.fit(store.space.to_lambda(np.zeros((1, store.space.dim))))  # one fixed-λ training, alone: the yardstick
+        one = time.perf_counter() - t0
         records = store.records()
         attrs = store.study.user_attrs["conditioned"]
         found = gaps(records, spec.objectives, spec.directions, spec.tasks)
@@ -94,6 +102,7 @@ def conditioned(path: str, data: dict[str, Any], seed: int) -> dict[str, Any]:
         "setup_s": setup,
         "train_s": attrs["train_seconds"],
         "measure_s": attrs["measure_seconds"],
+        "one_training_s": one,
         "points": attrs["points"],
         "values": _values(spec, records, lambda r: r.conditioned is not None).tolist(),
         "checks": _values(spec, records, lambda r: r.check_of is not None).tolist(),
@@ -112,7 +121,7 @@ def _trainer(path: str, data: dict[str, Any]) -> Any:
     from paretomoo.spec import load_spec
     from paretomoo.trainer import Trainer
 
-    spec = load_spec(path).replace(data=data, training={"device": "cpu"})
+    spec = load_spec(path).replace(data=data, training={"device": "cpu"})  # training seed 0 + the benchmark's seed (arms)
     trainer = Trainer(spec, load_data(spec.data), "cpu")
     trainer.warm_up()
     return trainer
@@ -225,8 +234,8 @@ def main() -> None:
         for seed in range(args.seeds):  # the two arms interleaved, seed by seed
             run = {"sweep": sweep(str(ROOT / path), data, seed, args.budget), "conditioned": conditioned(str(ROOT / path), data, seed)}
             trainer = _trainer(str(ROOT / path), data)
-            run[f"mixing_alpha{OTHER_ALPHA:g}"] = mixing_arm(trainer, seed, OTHER_ALPHA, SAMPLES)
-            run["mixing_draws16"] = mixing_arm(trainer, seed, ALPHA, 16)
+            for alpha, draws in MIXING:
+                run[f"mixing_{alpha:g}_{draws}"] = mixing_arm(trainer, seed, alpha, draws)
             if trainer.spec.model.type == "shared_bottom":
                 run["film"] = film_arm(trainer, seed)
             runs.append(run)
@@ -238,7 +247,7 @@ def main() -> None:
         arms: dict[str, list[float]] = {}
         for r in runs:
             hv_s = hv_ratio(to_min(np.array(r["sweep"]["values"]), directions), ideal, span, 1.0)
-            for arm in ("conditioned", f"mixing_alpha{OTHER_ALPHA:g}", "mixing_draws16", "film"):
+            for arm in ("conditioned", *(f"mixing_{a:g}_{d}" for a, d in MIXING), "film"):
                 if arm in r:
                     hv = hv_ratio(to_min(np.array(r[arm]["values"]), directions), ideal, span, 1.0)
                     arms.setdefault(arm, []).append(hv / hv_s)
@@ -259,6 +268,8 @@ def main() -> None:
             "time_ratio": float(np.median(times)),
             "max_end_gap": float(np.median(end_gap)),
             "max_end_noise": float(np.median(end_noise)),
+            # measuring every λ ÷ one fixed-λ training (alone, same threads)
+            "measure_ratio": float(np.median([r["conditioned"]["measure_s"] / r["conditioned"]["one_training_s"] for r in runs])),
             "spread": {"hv_ratio": spread(ratios), "time_ratio": spread(times), "max_end_gap": spread(end_gap)},
             "conditioning": {arm: spread(xs) for arm, xs in arms.items()},  # HV ÷ the sweep's, per way of conditioning
             "runs": runs,
@@ -267,7 +278,9 @@ def main() -> None:
         Path(args.out).write_text(json.dumps(out, indent=2) + "\n")  # each spec's results as soon as they are in
         print(f"\n{name} ({args.seeds} seeds, sweep of {args.budget} by optuna-tpe), median [q25–q75]")
         print(f"{'measure':<34}{'median':>10}{'q25':>10}{'q75':>10}")
+        measure = [r["conditioned"]["measure_s"] / r["conditioned"]["one_training_s"] for r in runs]
         for key, xs in (
+            ("measuring every λ ÷ one training", measure),
             ("HV conditioned ÷ sweep", ratios),
             ("wall time conditioned ÷ sweep", times),
             ("worst end gap (fraction)", end_gap),
@@ -278,9 +291,7 @@ def main() -> None:
         print("conditioning compared (HV ÷ sweep's, median [q25–q75]):")
         labels = {
             "conditioned": f"weight mixing, α = {ALPHA:g}, {SAMPLES} λ a step (default)",
-            "mixing_alpha0.3": f"weight mixing, α = 0.3, {SAMPLES} λ a step",
-            "mixing_alpha1": f"weight mixing, α = 1, {SAMPLES} λ a step",
-            "mixing_draws16": f"weight mixing, α = {ALPHA:g}, 16 λ a step",
+            **{f"mixing_{a:g}_{d}": f"weight mixing, α = {a:g}, {d} λ a step" for a, d in MIXING},
             "film": "per-row FiLM, α = 0.3",
         }
         for arm, xs in arms.items():

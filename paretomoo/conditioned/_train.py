@@ -25,10 +25,9 @@ from paretomoo.tasks import metrics_many, task_loss
 from paretomoo.trainer import EVAL_MEMBER_ROWS, Trainer, _adamw
 
 # λ drawn per model and step. Each draw is one mix of the anchors through the batch (the population axis), so a
-# step costs about a population pass of that many λ. benchmarks/conditioned.py (demo, 60,000 rows, one seed, HV ÷
-# a 32-trial sweep's): 4 draws 0.95, 8 draws 1.01, 16 draws 1.19 at 1.3× the seconds of 4 (training and measuring),
-# 32 1.06, 64 1.11. 8: the sweep's front at the least training.
-SAMPLES = 8
+# step costs about a population pass of that many λ. benchmarks/conditioned.py compares 8 and 16 (README, "One
+# training for the whole front"): 16 kept more of a 32-trial sweep's front, for twice the training of 8.
+SAMPLES = 16
 # Measuring: CHUNK λ per set of mixed weights, run over a split's rows MEMBER_ROWS / (R·CHUNK) rows at a time (at least
 # 256). A forward pass of many mixed models costs mostly per call at small row chunks: 512 λ over the demo's 6,000
 # validation rows took 1.06 s in chunks of 16 λ × 1,024 rows, 1.67 s in 64 λ × 256 rows (the trainer's
