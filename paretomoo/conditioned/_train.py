@@ -25,9 +25,10 @@ from paretomoo.tasks import metrics_many, task_loss
 from paretomoo.trainer import EVAL_MEMBER_ROWS, Trainer, _adamw
 
 # λ drawn per model and step. Each draw is one mix of the anchors through the batch (the population axis), so a
-# step costs about a population pass of that many λ. benchmarks/conditioned.py compares 8 and 16 (README, "One
-# training for the whole front"): 16 kept more of a 32-trial sweep's front, for twice the training of 8.
-SAMPLES = 16
+# step costs about a population pass of that many λ. benchmarks/conditioned.py (demo at 60,000 rows, 5 seeds, HV ÷ a
+# 32-trial sweep's, median): α 0.3 with 8 draws 1.18, with 16 draws 1.18; α 1: 1.16 and 1.12. 8: as good, half the
+# training.
+SAMPLES = 8
 # Measuring: CHUNK λ per set of mixed weights, run over a split's rows MEMBER_ROWS / (R·CHUNK) rows at a time (at least
 # 256). A forward pass of many mixed models costs mostly per call at small row chunks: 512 λ over the demo's 6,000
 # validation rows took 1.06 s in chunks of 16 λ × 1,024 rows, 1.67 s in 64 λ × 256 rows (the trainer's
