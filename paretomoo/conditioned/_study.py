@@ -71,20 +71,22 @@ def run_conditioned(store: Store, trainer: Trainer) -> Conditioned | None:
         done = store.study.user_attrs.get("conditioned")
         if done is not None and done.get("stored"):
             return _info(done, trained_now=False)
-        seeds = spec.search.first_seeds(spec.training.seed)
+        seeds, alpha = spec.search.first_seeds(spec.training.seed), spec.search.alpha
         x = evaluation_points(store.space, spec.search.points, spec.search.seed)
         lam = store.space.to_lambda(x)
-        mix = Mixture(trainer.shape, spec.model, seeds, trainer.device)
         t0 = time.perf_counter()
-        try:
-            mix.load(store.weights.load_conditioned()["anchors"])
+        try:  # a run killed while storing points: its models are stored (as trained then, whatever the spec says now)
+            blob = store.weights.load_conditioned()
+            seeds, alpha = [int(s) for s in blob["seeds"]], float(blob["alpha"])
+            mix = Mixture(trainer.shape, spec.model, seeds, trainer.device)
+            mix.load(blob["anchors"])
             train_s = float((done or {}).get("train_seconds", math.nan))
             trained_now = False
         except CheckpointError:
-            mix = train_mixture(trainer, store.space, seeds, spec.search.alpha, spec.search.seed)
+            mix = train_mixture(trainer, store.space, seeds, alpha, spec.search.seed)
             train_s = time.perf_counter() - t0
-            store.weights.save_conditioned({"anchors": mix.state(), "seeds": list(seeds), "alpha": spec.search.alpha})
-            store.study.set_user_attr("conditioned", {"train_seconds": round(train_s, 3), "models": len(seeds), "alpha": spec.search.alpha})
+            store.weights.save_conditioned({"anchors": mix.state(), "seeds": list(seeds), "alpha": alpha})
+            store.study.set_user_attr("conditioned", {"train_seconds": round(train_s, 3), "models": len(seeds), "alpha": alpha})
             trained_now = True
         have = store.conditioned_indices()
         todo = [i for i in range(len(x)) if i not in have]
@@ -101,7 +103,7 @@ def run_conditioned(store: Store, trainer: Trainer) -> Conditioned | None:
             "stored": True,
             "points": len(x),
             "models": len(seeds),
-            "alpha": spec.search.alpha,
+            "alpha": alpha,
             "train_seconds": round(train_s, 3),
             "measure_seconds": round(measure_s, 3),
         }
