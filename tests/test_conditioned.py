@@ -88,8 +88,9 @@ def test_evaluation_points_start_at_the_centre_and_the_ends_and_cover_the_box(wr
     assert np.array_equal(x, evaluation_points(space, 1024, 0)) and not np.array_equal(x, evaluation_points(space, 1024, 1))
 
 
-def test_an_untrained_mixture_is_its_seeded_model_at_every_lambda(write_spec, one_torch_thread) -> None:
-    spec = conditioned_spec(write_spec)
+@pytest.mark.parametrize("model", ["shared_bottom", "mmoe", "ple"])
+def test_an_untrained_mixture_is_its_seeded_model_at_every_lambda(write_spec, one_torch_thread, model: str) -> None:
+    spec = conditioned_spec(write_spec).replace(model={"type": model, "experts": 2, "expert": (8,)})
     trainer = Trainer(spec, load_data(spec.data), "cpu")
     mix = Mixture(trainer.shape, spec.model, [0, 1])
     lam = torch.tensor(np.random.default_rng(0).dirichlet(np.ones(4), (2, 3)), dtype=torch.float32)

@@ -55,8 +55,12 @@ class Mixture(nn.Module):
             with torch.device("meta"):
                 model = build_model(self.shape, self.spec, [0] * n)
             model = model.to_empty(device=_device(self.anchors))
-            if model.rescale:  # buffers derived from the shape, left empty on the meta device
-                model.label_shift, model.label_scale = self.anchors.label_shift, self.anchors.label_scale
+            # buffers (label rescaling, PLE's expert indices) are left empty on the meta device and do not depend on
+            # the population: the anchors' own
+            own = dict(self.anchors.named_buffers())
+            with torch.no_grad():
+                for name, buf in model.named_buffers():
+                    buf.copy_(own[name])
             self._templates[n] = model.eval()
         return self._templates[n]
 
