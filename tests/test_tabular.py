@@ -354,6 +354,9 @@ def test_data_dir_is_relative_to_the_spec_and_can_be_overridden(tmp_path: Path, 
     code, err = call(capsys, "run", path, "--quiet", "--data-dir", str(moved))
     assert code == 0, err
     assert Store.open(path).n_finished() == 2
+    # opened through the spec file, whose data folder is gone, the study reads the folder it was run with
+    code, err = call(capsys, "export", path, "--trial", "0", "--out", str(tmp_path / "exp"))
+    assert code == 0, err
 
 
 def test_data_dir_flag_needs_a_tabular_source(write_spec, capsys) -> None:

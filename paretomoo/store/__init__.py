@@ -158,6 +158,13 @@ class Store:
             spec = parse_spec(tomllib.loads(text), source_text=text)
             if study.user_attrs.get("data_dir"):
                 spec = spec.replace(data={"data_dir": study.user_attrs["data_dir"]})
+        elif study.user_attrs.get("data_dir"):
+            from paretomoo.data import data_root
+
+            # the spec file's data folder is gone (the study was run with --data-dir): the folder the study was made with
+            root = data_root(spec.data)
+            if root is not None and not root.is_dir():
+                spec = spec.replace(data={"data_dir": study.user_attrs["data_dir"]})
         return cls(spec, storage, study)
 
     # -- results ---------------------------------------------------------------
