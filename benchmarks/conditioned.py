@@ -213,10 +213,88 @@ def film_arm(trainer: Any, seed: int) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - t0, "values": values}
 
 
+ARMS = ("conditioned", *(f"mixing_{a:g}_{d}" for a, d in MIXING), "film")
+LABELS = {
+    "conditioned": f"weight mixing, α = {ALPHA:g}, {SAMPLES} λ a step (default)",
+    **{f"mixing_{a:g}_{d}": f"weight mixing, α = {a:g}, {d} λ a step" for a, d in MIXING},
+    "film": "per-row FiLM, α = 0.3",
+}
+
+
+def summarise(runs: list[dict[str, Any]], facts: dict[str, Any], seeds: int, budget: int) -> dict[str, Any]:
+    """A spec's result from its runs: per run the HV of each arm ÷ the sweep's, the time ratios and the ends, then
+    their medians and spread. The fronts themselves (a thousand points a run and arm) are not kept."""
+    from paretomoo.front import pareto_mask, to_min
+
+    directions = runs[0]["sweep"]["directions"]
+    exact = np.vstack([np.array(r["sweep"]["values"]) for r in runs] + [np.array(r["conditioned"]["checks"]) for r in runs])
+    F_ref = to_min(exact, directions)
+    ideal, span = normaliser(F_ref[pareto_mask(F_ref)])
+
+    def hv(values: list[list[float]]) -> float:
+        return hv_ratio(to_min(np.array(values), directions), ideal, span, 1.0)
+
+    kept = []
+    for r in runs:
+        c = r["conditioned"]
+        hv_sweep = hv(r["sweep"]["values"])
+        worst = max(c["ends"].values(), key=lambda e: e["gap"] - e["noise"])  # the end nearest to failing its bar
+        kept.append(
+            {
+                "hv_ratio": {arm: hv(r[arm]["values"]) / hv_sweep for arm in ARMS if arm in r},
+                "time_ratio": c["wall_s"] / r["sweep"]["wall_s"],
+                "measure_ratio": c["measure_s"] / c["one_training_s"],  # measuring every λ ÷ one fixed-λ training
+                "worst_end": worst,
+                "ends": c["ends"],
+                "seconds": {
+                    "sweep": r["sweep"]["wall_s"],
+                    **{k: c[k] for k in ("wall_s", "setup_s", "train_s", "measure_s", "one_training_s")},
+                    **{arm: r[arm]["seconds"] for arm in ARMS[1:] if arm in r},
+                },
+            }
+        )
+    column = {
+        "hv_ratio": [k["hv_ratio"]["conditioned"] for k in kept],
+        "time_ratio": [k["time_ratio"] for k in kept],
+        "measure_ratio": [k["measure_ratio"] for k in kept],
+        "max_end_gap": [k["worst_end"]["gap"] for k in kept],
+        "max_end_noise": [k["worst_end"]["noise"] for k in kept],
+    }
+    return {
+        "facts": facts,
+        "seeds": seeds,
+        "budget": budget,
+        **{key: float(np.median(xs)) for key, xs in column.items()},
+        "spread": {key: spread(xs) for key, xs in column.items()},
+        # HV ÷ the sweep's, per way of conditioning
+        "conditioning": {arm: spread([k["hv_ratio"][arm] for k in kept]) for arm in ARMS if arm in kept[0]["hv_ratio"]},
+        "runs": kept,
+    }
+
+
+def print_result(name: str, res: dict[str, Any]) -> None:
+    print(f"\n{name} ({res['seeds']} seeds, sweep of {res['budget']} by optuna-tpe), median [q25–q75]")
+    print(f"{'measure':<34}{'median':>10}{'q25':>10}{'q75':>10}")
+    for key, label in (
+        ("measure_ratio", "measuring every λ ÷ one training"),
+        ("hv_ratio", "HV conditioned ÷ sweep"),
+        ("time_ratio", "wall time conditioned ÷ sweep"),
+        ("max_end_gap", "worst end gap (fraction)"),
+        ("max_end_noise", "  its noise"),
+    ):
+        q = res["spread"][key]
+        print(f"{label:<34}{q['median']:>10.3f}{q['q25']:>10.3f}{q['q75']:>10.3f}")
+    print("conditioning compared (HV ÷ sweep's, median [q25–q75]):")
+    for arm, q in res["conditioning"].items():
+        print(f"  {LABELS[arm]:<44} {q['median']:.3f} [{q['q25']:.3f}–{q['q75']:.3f}]")
+    for k in sorted({k for r in res["runs"] for k in r["ends"]}):
+        gs = [r["ends"][k]["gap"] for r in res["runs"] if k in r["ends"]]
+        ns = [r["ends"][k]["noise"] for r in res["runs"] if k in r["ends"]]
+        print(f"  end of {k}: gap {np.median(gs):+.3f} (noise ±{np.median(ns):.3f})")
+
+
 def main() -> None:
     import torch
-
-    from paretomoo.front import pareto_mask, to_min
 
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser()
@@ -239,71 +317,10 @@ def main() -> None:
             if trainer.spec.model.type == "shared_bottom":
                 run["film"] = film_arm(trainer, seed)
             runs.append(run)
-        directions = runs[0]["sweep"]["directions"]
-        exact = np.vstack([np.array(r["sweep"]["values"]) for r in runs] + [np.array(r["conditioned"]["checks"]) for r in runs])
-        F_ref = to_min(exact, directions)
-        F_ref = F_ref[pareto_mask(F_ref)]
-        ideal, span = normaliser(F_ref)
-        arms: dict[str, list[float]] = {}
-        for r in runs:
-            hv_s = hv_ratio(to_min(np.array(r["sweep"]["values"]), directions), ideal, span, 1.0)
-            for arm in ("conditioned", *(f"mixing_{a:g}_{d}" for a, d in MIXING), "film"):
-                if arm in r:
-                    hv = hv_ratio(to_min(np.array(r[arm]["values"]), directions), ideal, span, 1.0)
-                    arms.setdefault(arm, []).append(hv / hv_s)
-        ratios, times, end_gap, end_noise = [], [], [], []
-        for r in runs:
-            hv_s = hv_ratio(to_min(np.array(r["sweep"]["values"]), directions), ideal, span, 1.0)
-            hv_c = hv_ratio(to_min(np.array(r["conditioned"]["values"]), directions), ideal, span, 1.0)
-            ratios.append(hv_c / hv_s if hv_s > 0 else float("nan"))
-            times.append(r["conditioned"]["wall_s"] / r["sweep"]["wall_s"])
-            worst = max(r["conditioned"]["ends"].values(), key=lambda e: e["gap"] - e["noise"])
-            end_gap.append(worst["gap"])
-            end_noise.append(worst["noise"])
-        out[name] = {
-            "facts": run_facts(),
-            "seeds": args.seeds,
-            "budget": args.budget,
-            "hv_ratio": float(np.median(ratios)),
-            "time_ratio": float(np.median(times)),
-            "max_end_gap": float(np.median(end_gap)),
-            "max_end_noise": float(np.median(end_noise)),
-            # measuring every λ ÷ one fixed-λ training (alone, same threads)
-            "measure_ratio": float(np.median([r["conditioned"]["measure_s"] / r["conditioned"]["one_training_s"] for r in runs])),
-            "spread": {"hv_ratio": spread(ratios), "time_ratio": spread(times), "max_end_gap": spread(end_gap)},
-            "conditioning": {arm: spread(xs) for arm, xs in arms.items()},  # HV ÷ the sweep's, per way of conditioning
-            "runs": runs,
-        }
+        out[name] = summarise(runs, run_facts(), args.seeds, args.budget)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(out, indent=2) + "\n")  # each spec's results as soon as they are in
-        print(f"\n{name} ({args.seeds} seeds, sweep of {args.budget} by optuna-tpe), median [q25–q75]")
-        print(f"{'measure':<34}{'median':>10}{'q25':>10}{'q75':>10}")
-        measure = [r["conditioned"]["measure_s"] / r["conditioned"]["one_training_s"] for r in runs]
-        for key, xs in (
-            ("measuring every λ ÷ one training", measure),
-            ("HV conditioned ÷ sweep", ratios),
-            ("wall time conditioned ÷ sweep", times),
-            ("worst end gap (fraction)", end_gap),
-            ("  its seed noise", end_noise),
-        ):
-            s = spread(xs)
-            print(f"{key:<34}{s['median']:>10.3f}{s['q25']:>10.3f}{s['q75']:>10.3f}")
-        print("conditioning compared (HV ÷ sweep's, median [q25–q75]):")
-        labels = {
-            "conditioned": f"weight mixing, α = {ALPHA:g}, {SAMPLES} λ a step (default)",
-            **{f"mixing_{a:g}_{d}": f"weight mixing, α = {a:g}, {d} λ a step" for a, d in MIXING},
-            "film": "per-row FiLM, α = 0.3",
-        }
-        for arm, xs in arms.items():
-            q = spread(xs)
-            print(f"  {labels[arm]:<44} {q['median']:.3f} [{q['q25']:.3f}–{q['q75']:.3f}]")
-        ends = {k for r in runs for k in r["conditioned"]["ends"]}
-        for k in sorted(ends):
-            gs = [r["conditioned"]["ends"][k]["gap"] for r in runs if k in r["conditioned"]["ends"]]
-            ns = [r["conditioned"]["ends"][k]["noise"] for r in runs if k in r["conditioned"]["ends"]]
-            print(f"  end of {k}: gap {np.median(gs):+.3f} (seed noise ±{np.median(ns):.3f})")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+        print_result(name, out[name])
     print(f"\nwrote {args.out}")
 
 
