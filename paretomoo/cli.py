@@ -189,13 +189,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from paretomoo.proposers import CONDITIONED
     from paretomoo.spec import CONDITIONED_CHECKS, check_conditioned, load_spec
 
     spec = load_spec(args.spec)
     overrides: dict[str, dict[str, object]] = {"search": {}, "training": {}}
     if args.optimizer:
         overrides["search"]["optimizer"] = args.optimizer
-        if args.optimizer == "conditioned" and spec.search.optimizer != "conditioned":
+        if args.optimizer == CONDITIONED and spec.search.optimizer != CONDITIONED:
             overrides["search"]["trials"] = CONDITIONED_CHECKS  # its trials are exact checks (unless --trials says)
     if args.trials:
         overrides["search"]["trials"] = args.trials
@@ -213,7 +214,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.data_dir:
         overrides["data"] = _data_dir(spec, args)
     spec = spec.replace(**overrides)
-    if spec.search.optimizer == "conditioned":
+    if spec.search.optimizer == CONDITIONED:
         check_conditioned(spec.search)
     from paretomoo.study import run_study  # torch, Optuna, pymoo: only once the spec and flags are known to be good
 
@@ -232,7 +233,7 @@ def _run(args: argparse.Namespace) -> int:
             f"{len(trainer.train):,} train / {len(trainer.val):,} val / {len(trainer.test):,} test rows",
             flush=True,
         )
-        if spec.search.optimizer == "conditioned" and "conditioned" not in store.study.user_attrs:
+        if spec.search.optimizer == CONDITIONED and "conditioned" not in store.study.user_attrs:
             print(
                 f"  conditioned: training {spec.search.repeats} λ-conditioned model(s) on λ ~ Dirichlet({spec.search.alpha:g}), then "
                 f"measuring {spec.search.points + store.space.dim + 1} λ; the {spec.search.trials} trials retrain points of its front exactly",

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import torch
 
 from paretomoo._parallel import InProcess, ProcessPool, physical_cores
+from paretomoo.conditioned import run_conditioned
 from paretomoo.data import data_root, load_data
-from paretomoo.proposers import CONDITIONED, loads
+from paretomoo.proposers import loads
 from paretomoo.spec import StudySpec
 from paretomoo.store import Store
 from paretomoo.trainer import Trainer, resolve_device
@@ -132,10 +133,7 @@ def execute(
     ``executor``: processes already started for ``layout`` (see ``run_study``);
     the caller closes them.
     """
-    if store.spec.search.optimizer == CONDITIONED:  # one conditioned training first (done once per study, under its lock)
-        from paretomoo.conditioned import run_conditioned
-
-        run_conditioned(store, trainer)
+    run_conditioned(store, trainer)  # optimizer = "conditioned": its one training first (once per study, under its lock)
     if store.n_finished() >= store.spec.search.trials:  # no processes to start for a finished study
         return WorkerStats()
     with contextlib.nullcontext(executor) if executor is not None else _executor(store.spec, trainer, layout) as ex:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from paretomoo.metrics import bootstrap_metrics, get_metric, reported
+from paretomoo.metrics import Metric, bootstrap_metrics, get_metric, reported
 from paretomoo.spec import TaskSpec
 
 
@@ -37,6 +37,20 @@ def task_loss(
     return (per * keep).sum(dim=-1) / keep.sum(dim=-1).clamp(min=1)
 
 
+def _scope(
+    task: TaskSpec, y: torch.Tensor, group: torch.Tensor | None
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor | None, list[Metric]]:
+    """The rows a task's metrics read (``keep``: None for all, else where its ``where`` filter left a label), their
+    labels and groups, and the metrics it reports: the ungrouped ones its labels fit, and its grouped metric if it
+    has a group key."""
+    keep = None if task.where is None else ~torch.isnan(y)
+    if keep is not None:
+        y, group = y[keep], None if group is None else group[keep]
+    primary = get_metric(task.metric)
+    grouped = primary if primary is not None and primary.grouped and group is not None else None
+    return keep, y, group, reported(task.loss, grouped)
+
+
 def all_metrics(task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None) -> dict[str, float]:
     """Every metric that fits the task, its primary metric included.
 
@@ -44,26 +58,18 @@ def all_metrics(task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: to
     with a group key also its ranking metric (e.g. ndcg@10). Rows that the task's
     ``where`` filter excludes (NaN labels) are left out.
     """
-    if task.where is not None:
-        keep = ~torch.isnan(y)
-        scores, y = scores[keep], y[keep]
-        group = None if group is None else group[keep]
-    primary = get_metric(task.metric)
-    grouped = primary if primary is not None and primary.grouped and group is not None else None
-    return {m.name: m.compute(scores, y, group) for m in reported(task.loss, grouped)}
+    keep, y, group, metrics = _scope(task, y, group)
+    scores = scores if keep is None else scores[keep]
+    return {m.name: m.compute(scores, y, group) for m in metrics}
 
 
 def metrics_many(task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None) -> list[dict[str, float]]:
     """``all_metrics`` of every row of ``scores[L, n]`` (L models' scores of one split's rows), one sort per row and
     metric family (``paretomoo._many``) instead of one call per model."""
-    if task.where is not None:
-        keep = ~torch.isnan(y)
-        scores, y = scores[:, keep], y[keep]
-        group = None if group is None else group[keep]
-    primary = get_metric(task.metric)
-    grouped = primary if primary is not None and primary.grouped and group is not None else None
+    keep, y, group, metrics = _scope(task, y, group)
+    scores = scores if keep is None else scores[:, keep]
     memo: dict[str, object] = {}
-    values = {m.name: m.compute_many(scores, y, group, memo).tolist() for m in reported(task.loss, grouped)}
+    values = {m.name: m.compute_many(scores, y, group, memo).tolist() for m in metrics}
     return [{name: v[i] for name, v in values.items()} for i in range(scores.shape[0])]
 
 
@@ -76,10 +82,7 @@ def metric_replicates(
     for a task with a group key); rows the task's ``where`` filter excludes are left
     out, the others keep their weights, so every trial is resampled alike.
     """
-    if task.where is not None:
-        keep = ~torch.isnan(y)
-        scores, y, weights = scores[keep], y[keep], weights.T[keep].T  # the layout the kernels read (w.T contiguous)
-        group = None if group is None else group[keep]
-    primary = get_metric(task.metric)
-    grouped = primary if primary is not None and primary.grouped and group is not None else None
-    return bootstrap_metrics(reported(task.loss, grouped), scores, y, weights, group)
+    keep, y, group, metrics = _scope(task, y, group)
+    if keep is not None:
+        scores, weights = scores[keep], weights.T[keep].T  # the layout the kernels read (w.T contiguous)
+    return bootstrap_metrics(metrics, scores, y, weights, group)

@@ -280,8 +280,22 @@ def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | Non
 
     Slots left out are recorded as missing (the batch size is stored with every
     trial): if the budget grows, they are enqueued then, as this call would have."""
+    extra: list[dict[str, int]] | None = None
     if spec.search.optimizer == CONDITIONED:  # the points of the conditioned front to retrain exactly
-        return _enqueue_checks(store, spec, batch_id, slots, limit)
+        x, extra = _checks(store, spec, batch_id)
+    else:
+        x = _proposals(store, spec, batch_id)
+    if not len(x):
+        return 0
+    if slots is None and limit is not None and limit < len(x):
+        slots = list(range(limit))
+    first_rung = spec.search.rungs(spec.training.epochs)[0] if spec.search.fidelity != "none" else None
+    store.queue.enqueue(x, batch_id, spec.search.first_seeds(spec.training.seed), slots, epochs=first_rung, extra=extra)
+    return len(x) if slots is None else len(slots)
+
+
+def _proposals(store: Store, spec: StudySpec, batch_id: int) -> np.ndarray:
+    """The proposer's batch ``batch_id``, rebuilt from the batches before it; near-duplicates of told λ moved."""
     history = store.history(before=batch_id)
     proposer = make_proposer(
         spec.search.optimizer,
@@ -300,27 +314,18 @@ def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | Non
         seen = np.vstack([b.x for b in history]) if history else np.zeros((0, store.space.dim))
         tol = tolerance(spec.search.distinct, len(free), spec.search.trials, store.space.zmax)
         x, _ = distinct(x, seen, lambda z: store.space.to_lambda(z)[:, free], tol, store.space.zmax, (spec.search.seed, batch_id))
-    if slots is None and limit is not None and limit < len(x):
-        slots = list(range(limit))
-    if len(x):
-        first_rung = spec.search.rungs(spec.training.epochs)[0] if spec.search.fidelity != "none" else None
-        store.queue.enqueue(x, batch_id, spec.search.first_seeds(spec.training.seed), slots, epochs=first_rung)
-    return len(x) if slots is None else len(slots)
+    return x
 
 
-def _enqueue_checks(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | None, limit: int | None) -> int:
-    """Enqueue the next conditioned points to retrain exactly (``paretomoo.conditioned.next_checks``), as ``propose``."""
+def _checks(store: Store, spec: StudySpec, batch_id: int) -> tuple[np.ndarray, list[dict[str, int]]]:
+    """The next conditioned points to retrain exactly (``paretomoo.conditioned.next_checks``): their logits, and
+    the ``check_of`` attribute of each."""
     from paretomoo.conditioned import next_checks
 
+    trials = store.queue.trials()  # one read: the logits of the points picked
     picked = next_checks(store.records(), spec.directions, spec.search.batch, before=batch_id)
-    if not picked:
-        return 0
-    x = np.array([store.queue.x_of(store.study.trials[r.number]) for r in picked])
-    if slots is None and limit is not None and limit < len(x):
-        slots = list(range(limit))
-    extra = [{"check_of": r.number} for r in picked]
-    store.queue.enqueue(x, batch_id, spec.search.first_seeds(spec.training.seed), slots, extra=extra)
-    return len(x) if slots is None else len(slots)
+    x = np.array([store.queue.x_of(trials[r.number]) for r in picked]).reshape(-1, store.space.dim)
+    return x, [{"check_of": r.number} for r in picked]
 
 
 # What a lost connection looks like: SQLAlchemy's errors, or Optuna's wrapper of them around a commit.

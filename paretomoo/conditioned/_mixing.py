@@ -68,11 +68,6 @@ class Mixture(nn.Module):
         n = lam.shape[0] * lam.shape[1]
         return torch.func.functional_call(self.template(n), self.mixed(lam), (num, cat))
 
-    def member_anchors(self, r: int) -> dict[str, torch.Tensor]:
-        """Model r's T anchors, as the state of a population model of T members (``ConditionedModel`` loads it)."""
-        t = self.tasks
-        return {name: p.detach()[r * t : (r + 1) * t].cpu().clone() for name, p in self.anchors.named_parameters()}
-
     def state(self) -> dict[str, torch.Tensor]:
         return {name: p.detach().cpu().clone() for name, p in self.anchors.named_parameters()}
 

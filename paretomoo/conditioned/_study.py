@@ -34,6 +34,7 @@ from paretomoo.conditioned._mixing import Mixture
 from paretomoo.conditioned._train import measure_mixture, train_mixture
 from paretomoo.decide import _knee_distance
 from paretomoo.front import pareto_mask, to_min
+from paretomoo.proposers import CONDITIONED
 from paretomoo.space import LambdaSpace
 from paretomoo.store import CheckpointError, Record, Store
 from paretomoo.trainer import Trainer
@@ -65,7 +66,7 @@ class Conditioned:
 def run_conditioned(store: Store, trainer: Trainer) -> Conditioned | None:
     """Train and measure the study's conditioned models unless done; None for other optimizers."""
     spec = store.spec
-    if spec.search.optimizer != "conditioned":
+    if spec.search.optimizer != CONDITIONED:
         return None
     with store.queue.lock():
         done = store.study.user_attrs.get("conditioned")

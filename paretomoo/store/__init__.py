@@ -209,18 +209,13 @@ class Store:
             pass
 
     def _finish(self, trial: optuna.Trial, done: dict[int, dict[str, Any]], device: str) -> None:
-        agg = aggregate(done)
         lam = self.space.to_lambda(self.queue.x_of(trial))[0]
-        trial.set_user_attr("lambda", dict(zip(self.spec.task_names, map(float, lam), strict=True)))
-        trial.set_user_attr("by_seed", {str(s): v for s, v in sorted(done.items())})
-        trial.set_user_attr("run", {"seed": min(done), "seeds": sorted(done), "seconds": round(agg.seconds, 4), "device": device})
-        if agg.failed is not None:
-            trial.set_user_attr("fail_reason", agg.failed)
+        attrs, values = self._result(lam, done, device)
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        if values is None:
             self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             return
-        for key, value in (("val", agg.val), ("test", agg.test), ("val_se", agg.val_se), ("test_se", agg.test_se)):
-            trial.set_user_attr(key, value)
-        values = [agg.val[t.name][t.metric] for t in self.spec.tasks]
         epochs = trial.user_attrs.get("epochs")
         if epochs is not None:  # successive halving: this rung's metrics, and the intermediate values of every rung so far
             self._keep_rung(trial, int(epochs), values, lam)
@@ -242,32 +237,27 @@ class Store:
 
         trials = []
         for index, x, by_seed in rows:
-            agg = aggregate(by_seed)
-            lam = self.space.to_lambda(x)[0]
             params = {p: float(v) for p, v in zip(self.space.params, x, strict=True)}
-            attrs: dict[str, Any] = {
-                "conditioned": int(index),
-                "logits": list(params.values()),
-                "lambda": dict(zip(self.spec.task_names, map(float, lam), strict=True)),
-                "by_seed": {str(seed): v for seed, v in sorted(by_seed.items())},
-                "run": {"seed": min(by_seed), "seeds": sorted(by_seed), "seconds": round(agg.seconds, 6), "device": device},
-            }
-            if agg.failed is not None:
-                trials.append(
-                    create_trial(
-                        state=TrialState.FAIL,
-                        params=params,
-                        distributions=self.queue.dists,
-                        user_attrs={**attrs, "fail_reason": agg.failed},
-                    )
-                )
-                continue
-            attrs.update(val=agg.val, test=agg.test, val_se=agg.val_se, test_se=agg.test_se)
-            values = [agg.val[t.name][t.metric] for t in self.spec.tasks]
-            trials.append(
-                create_trial(state=TrialState.COMPLETE, params=params, distributions=self.queue.dists, values=values, user_attrs=attrs)
-            )
+            attrs, values = self._result(self.space.to_lambda(x)[0], by_seed, device)
+            attrs.update(conditioned=int(index), logits=list(params.values()))
+            state = TrialState.FAIL if values is None else TrialState.COMPLETE
+            trials.append(create_trial(state=state, params=params, distributions=self.queue.dists, values=values, user_attrs=attrs))
         add_finished_trials(self.study, self.storage, trials)
+
+    def _result(self, lam: np.ndarray, done: Mapping[int, Mapping[str, Any]], device: str) -> tuple[dict[str, Any], list[float] | None]:
+        """What a finished λ stores, from what its seeds gave: its user attributes (with ``fail_reason`` if it
+        failed; the means over seeds and their standard errors if not) and its natural validation values (None if
+        it failed)."""
+        agg = aggregate(done)
+        attrs: dict[str, Any] = {
+            "lambda": dict(zip(self.spec.task_names, map(float, lam), strict=True)),
+            "by_seed": {str(s): v for s, v in sorted(done.items())},
+            "run": {"seed": min(done), "seeds": sorted(done), "seconds": round(agg.seconds, 4), "device": device},
+        }
+        if agg.failed is not None:
+            return {**attrs, "fail_reason": agg.failed}, None
+        attrs.update(val=agg.val, test=agg.test, val_se=agg.val_se, test_se=agg.test_se)
+        return attrs, [agg.val[t.name][t.metric] for t in self.spec.tasks]
 
     def _keep_rung(self, trial: optuna.Trial, epochs: int, values: list[float], lam: np.ndarray) -> None:
         """Successive halving: add this rung's validation values to the trial's ``rungs`` ({epochs, values}, one per

@@ -45,36 +45,27 @@ class Weights:
 
     def save(self, trial: optuna.Trial, state: dict[str, torch.Tensor]) -> None:
         """Store a running trial's weights (those of its first seed, the study's)."""
-        import torch
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, f"trial_{trial.number}.pt")
-            torch.save(state, path)
-            upload_artifact(artifact_store=self._store(), file_path=path, study_or_trial=trial, mimetype="application/x-pytorch")
+        self._upload(state, f"trial_{trial.number}.pt", trial)
         trial.set_user_attr("weights", trial.number)
 
     def save_checkpoint(self, trial: optuna.Trial, checkpoint: dict[str, Any]) -> None:
         """Store where a running trial stopped short of its last epoch (``Trainer.fit``'s checkpoint), for the trial
         that goes on from it (successive halving)."""
-        import torch
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, f"{CHECKPOINT}{trial.number}.pt")
-            torch.save(checkpoint, path)
-            upload_artifact(artifact_store=self._store(), file_path=path, study_or_trial=trial, mimetype="application/x-pytorch")
+        self._upload(checkpoint, f"{CHECKPOINT}{trial.number}.pt", trial)
 
     def save_conditioned(self, blob: dict[str, Any]) -> None:
         """Store the study's λ-conditioned models (``paretomoo.conditioned``): one artifact that every conditioned
         trial shares, named by the study attribute ``conditioned_weights``."""
+        self.study.set_user_attr("conditioned_weights", self._upload(blob, "conditioned.pt", self.study))
+
+    def _upload(self, blob: Any, filename: str, owner: optuna.Trial | optuna.Study) -> str:
+        """``torch.save`` a blob as an artifact of a trial or the study; its artifact id."""
         import torch
 
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "conditioned.pt")
+            path = os.path.join(tmp, filename)
             torch.save(blob, path)
-            artifact = upload_artifact(
-                artifact_store=self._store(), file_path=path, study_or_trial=self.study, mimetype="application/x-pytorch"
-            )
-        self.study.set_user_attr("conditioned_weights", artifact)
+            return upload_artifact(artifact_store=self._store(), file_path=path, study_or_trial=owner, mimetype="application/x-pytorch")
 
     def load_conditioned(self) -> dict[str, Any]:
         """The study's λ-conditioned models; ``CheckpointError`` if they were never stored or cannot be read."""
