@@ -144,9 +144,9 @@ def rmse_many(pred: torch.Tensor, y: torch.Tensor, *, memo: dict[str, Any] | Non
     return torch.sqrt(((pred.to(torch.float64) - y.to(torch.float64).unsqueeze(0)) ** 2).mean(dim=1))
 
 
-def ndcg_many(scores: torch.Tensor, rel: torch.Tensor, group: torch.Tensor, k: int, *, memo: dict[str, Any] | None = None) -> torch.Tensor:
-    """Mean NDCG@k over groups with a relevant row, for every row of ``scores`` (tied rows of a group share the mean
-    of their gains, as ``metrics.ndcg``); NaN if no group has a relevant row.
+def _ranked_gain_many(scores: torch.Tensor, gain: torch.Tensor, group: torch.Tensor, discounts: torch.Tensor) -> torch.Tensor | None:
+    """``_kernels.ranked_gain`` of every row of ``scores``: ``[L, groups]`` (groups in sorted order of their ids);
+    None when the groups and gain levels are too many to pack into the key.
 
     The key packs (group, score, gain index) from the high bits down: sorted, each
     group's rows fill the same block of positions for every score vector, in
@@ -155,31 +155,95 @@ def ndcg_many(scores: torch.Tensor, rel: torch.Tensor, group: torch.Tensor, k: i
     """
     import torch
 
-    from paretomoo.metrics import _dcg
+    ids, gidx, counts = torch.unique(group, return_inverse=True, return_counts=True)
+    values, vidx = torch.unique(gain, return_inverse=True)
+    vbits = max(1, int(values.numel() - 1).bit_length())
+    gbits = max(1, int(ids.numel() - 1).bit_length())
+    if gbits + 32 + vbits > 63:
+        return None
+    key = _sort_rows((gidx.unsqueeze(0) << (32 + vbits)) | (_ordered_bits(scores) << vbits) | vidx.unsqueeze(0))
+    n, k = key.shape[1], discounts.numel()
+    ends = torch.cumsum(counts, 0)
+    block_end = torch.repeat_interleave(ends, counts)  # [n]: where each sorted position's group block ends
+    pos = block_end - 1 - torch.arange(n, device=key.device)  # descending position within the group
+    table = torch.cat([discounts.to(device=key.device, dtype=torch.float64), torch.zeros(1, dtype=torch.float64, device=key.device)])
+    discount = table[pos.clamp_max(k)]
+    cd = torch.cat([discount.new_zeros(1), torch.cumsum(discount, 0)])
+    lo, hi = _run_bounds(key >> vbits)
+    run_discount = (cd[hi + 1] - cd[lo]) / (hi - lo + 1).to(torch.float64)
+    contribution = values[key & ((1 << vbits) - 1)] * run_discount
+    c = torch.cat([contribution.new_zeros(contribution.shape[0], 1), torch.cumsum(contribution, dim=1)], dim=1)
+    return c[:, ends] - c[:, ends - counts]
+
+
+def ndcg_many(scores: torch.Tensor, rel: torch.Tensor, group: torch.Tensor, k: int, *, memo: dict[str, Any] | None = None) -> torch.Tensor:
+    """Mean NDCG@k over groups with a relevant row, for every row of ``scores`` (tied rows of a group share the mean
+    of their gains, as ``_kernels.ndcg``); NaN if no group has a relevant row."""
+    import torch
+
+    from paretomoo._kernels import _dcg, log_discounts, ndcg
 
     gain = 2.0 ** rel.to(torch.float64) - 1.0
     ideal = _dcg(gain, group, gain, k)
     has = ideal > 0
     if not bool(has.any()):
         return _nan(scores)
-    ids, gidx, counts = torch.unique(group, return_inverse=True, return_counts=True)
-    values, vidx = torch.unique(gain, return_inverse=True)
-    vbits = max(1, int(values.numel() - 1).bit_length())
-    gbits = max(1, int(ids.numel() - 1).bit_length())
-    if gbits + 32 + vbits > 63:  # too many groups or gain levels to pack: one score vector at a time
-        from paretomoo.metrics import ndcg
-
+    dcg = _ranked_gain_many(scores, gain, group, log_discounts(k, scores.device))
+    if dcg is None:  # too many groups or gain levels to pack: one score vector at a time
         return torch.tensor([ndcg(s, rel, group, k) for s in scores], dtype=torch.float64, device=scores.device)
-    key = _sort_rows((gidx.unsqueeze(0) << (32 + vbits)) | (_ordered_bits(scores) << vbits) | vidx.unsqueeze(0))
-    n = key.shape[1]
-    ends = torch.cumsum(counts, 0)
-    block_end = torch.repeat_interleave(ends, counts)  # [n]: where each sorted position's group block ends
-    pos = block_end - 1 - torch.arange(n, device=key.device)  # descending position within the group
-    discount = torch.where(pos < k, 1.0 / torch.log2(pos.to(torch.float64) + 2.0), torch.zeros((), dtype=torch.float64, device=key.device))
-    cd = torch.cat([discount.new_zeros(1), torch.cumsum(discount, 0)])
-    lo, hi = _run_bounds(key >> vbits)
-    run_discount = (cd[hi + 1] - cd[lo]) / (hi - lo + 1).to(torch.float64)
-    contribution = values[key & ((1 << vbits) - 1)] * run_discount
-    c = torch.cat([contribution.new_zeros(contribution.shape[0], 1), torch.cumsum(contribution, dim=1)], dim=1)
-    dcg = c[:, ends] - c[:, ends - counts]  # [L, groups]
     return (dcg[:, has] / ideal[has]).mean(dim=1)
+
+
+def recall_many(
+    scores: torch.Tensor, rel: torch.Tensor, group: torch.Tensor, k: int, *, memo: dict[str, Any] | None = None
+) -> torch.Tensor:
+    """Mean recall@k over groups with a relevant row, for every row of ``scores`` (rows tied across the cut share
+    its places, as ``_kernels.recall``); NaN if no group has a relevant row."""
+    import torch
+
+    from paretomoo._kernels import cut_discounts, recall
+
+    hit = (rel > 0).to(torch.float64)
+    _, gidx = torch.unique(group, return_inverse=True)
+    relevant = torch.zeros(int(gidx.max()) + 1 if gidx.numel() else 0, dtype=torch.float64, device=hit.device).index_add_(0, gidx, hit)
+    has = relevant > 0
+    if not bool(has.any()):
+        return _nan(scores)
+    top = _ranked_gain_many(scores, hit, group, cut_discounts(k, scores.device))
+    if top is None:  # too many groups to pack: one score vector at a time
+        return torch.tensor([recall(s, rel, group, k) for s in scores], dtype=torch.float64, device=scores.device)
+    return (top[:, has] / relevant[has]).mean(dim=1)
+
+
+def gauc_many(scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor, *, memo: dict[str, Any] | None = None) -> torch.Tensor:
+    """GAUC of every row of ``scores`` (``_kernels.gauc``: AUC within each group, tied scores sharing their average
+    rank, weighted by the group's rows, groups with one class left out); NaN if no group holds both classes.
+
+    The key packs (group, score, label) from the high bits down: sorted, each group's
+    rows fill the same block of positions for every score vector, so a row's rank
+    within its group is its position's run bounds less the block's start.
+    """
+    import torch
+
+    from paretomoo._kernels import gauc
+
+    pos = (y > 0.5).to(torch.int64)
+    ids, gidx, counts = torch.unique(group, return_inverse=True, return_counts=True)
+    n_pos = torch.zeros(ids.numel(), dtype=torch.float64, device=y.device).index_add_(0, gidx, pos.to(torch.float64))
+    rows = counts.to(torch.float64)
+    n_neg = rows - n_pos
+    both = (n_pos > 0) & (n_neg > 0)
+    if not bool(both.any()):
+        return _nan(scores)
+    if max(1, int(ids.numel() - 1).bit_length()) + 33 > 63:  # too many groups to pack: one score vector at a time
+        return torch.tensor([gauc(s, y, group) for s in scores], dtype=torch.float64, device=scores.device)
+    key = _sort_rows((gidx.unsqueeze(0) << 33) | (_ordered_bits(scores) << 1) | pos.unsqueeze(0))
+    lo, hi = _run_bounds(key >> 1)
+    ends = torch.cumsum(counts, 0)
+    start = torch.repeat_interleave(ends - counts, counts)  # [n]: where each sorted position's group block starts
+    rank = (lo + hi).to(torch.float64) / 2 - start + 1  # 1-based within the group
+    c = torch.cat([rank.new_zeros(rank.shape[0], 1), torch.cumsum(rank * (key & 1), dim=1)], dim=1)
+    rank_sum = (c[:, ends] - c[:, ends - counts])[:, both]  # [L, groups with both classes]
+    p, q, r = n_pos[both], n_neg[both], rows[both]
+    aucs = (rank_sum - p * (p + 1) / 2) / (p * q)
+    return (aucs * r).sum(dim=1) / r.sum()

@@ -212,21 +212,23 @@ def _order_in_groups(gidx: torch.Tensor, n_groups: int, key: torch.Tensor) -> to
     return by_key.index_select(0, torch.argsort(g, stable=True))
 
 
-def _dcg_by_group(gain: torch.Tensor, gidx: torch.Tensor, starts: torch.Tensor, key: torch.Tensor | None, k: int) -> torch.Tensor:
-    """:func:`_dcg` for dense group numbers ``gidx[n]`` (group g's rows from ``starts[g]`` on, in group order),
-    rows ranked by ``key`` descending, or by their gain (the ideal DCG) when ``key`` is None.
+def _dcg_by_group(
+    gain: torch.Tensor, gidx: torch.Tensor, starts: torch.Tensor, key: torch.Tensor | None, discounts: torch.Tensor
+) -> torch.Tensor:
+    """``_kernels.ranked_gain`` (DCG@k for ``log_discounts(k)``) for dense group numbers ``gidx[n]`` (group g's rows
+    from ``starts[g]`` on, in group order), rows ranked by ``key`` descending, or by their gain (the ideal) when
+    ``key`` is None.
 
     The rows of a tie share the mean of their gains, so their order within it does not
     matter; ranked by their gain, tied rows have equal gains: nothing to share.
     """
     import torch
 
-    n = gidx.numel()
+    n, k = gidx.numel(), discounts.numel()
     order = _order_in_groups(gidx, starts.numel(), gain if key is None else key)
     g, gain = gidx.index_select(0, order), gain.index_select(0, order)
-    positions = torch.arange(k + 1, dtype=torch.float64, device=g.device)
-    discounts = torch.cat([1.0 / torch.log2(positions[:k] + 2.0), positions.new_zeros(1)])  # position ≥ k: 0
-    discount = discounts.index_select(0, (torch.arange(n, device=g.device) - starts.index_select(0, g)).clamp_max_(k))
+    table = torch.cat([discounts.to(device=g.device, dtype=torch.float64), discounts.new_zeros(1, dtype=torch.float64, device=g.device)])
+    discount = table.index_select(0, (torch.arange(n, device=g.device) - starts.index_select(0, g)).clamp_max_(k))  # position ≥ k: 0
     if key is not None:
         s = key.index_select(0, order)
         new_tie = torch.ones(n, dtype=torch.long, device=g.device)
@@ -237,7 +239,34 @@ def _dcg_by_group(gain: torch.Tensor, gidx: torch.Tensor, starts: torch.Tensor, 
     return torch.zeros(starts.numel(), dtype=torch.float64, device=g.device).index_add_(0, g, gain * discount)
 
 
-_CHECKED = 8  # replicates on which ndcg_weighted checks that the weights are constant within groups
+_CHECKED = 8  # replicates on which the grouped kernels check that the weights are constant within groups
+
+
+def _group_weights(name: str, weights: torch.Tensor, first: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """``[n, B]`` row weights (``_rows``), after a cheap check that they are constant within each group: equal at
+    its first and its last row in the first few replicates."""
+    import torch
+
+    w = _rows(weights)
+    head = w[:, :_CHECKED]
+    if not torch.equal(head.index_select(0, first), head.index_select(0, last)):
+        raise ValueError(
+            f"{name}'s weights must be constant within a group (a resampled group keeps its rows); draw them with bootstrap_weights(n, groups=group)"
+        )
+    return w
+
+
+def _group_mean(per_group: torch.Tensor, size: torch.Tensor, w: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+    """``[B]``: the mean of ``per_group[G]`` weighted by ``size[G]`` (0 leaves a group out) times each replicate's
+    weight of the group (that of its ``first`` row, ``w[n, B]``); NaN where no weight is left."""
+    import torch
+
+    values = torch.stack([torch.where(size > 0, per_group * size, 0.0), size])
+    sums = torch.empty(2, w.shape[1], dtype=torch.float64, device=w.device)
+    block = max(1, _BLOCK // first.numel())
+    for j in range(0, w.shape[1], block):  # each group's weights, a few replicates at a time
+        sums[:, j : j + block] = values @ w[:, j : j + block].index_select(0, first).to(torch.float64)
+    return sums[0] / sums[1]  # 0 / 0 = NaN
 
 
 def ndcg_weighted(
@@ -251,26 +280,57 @@ def ndcg_weighted(
     """
     import torch
 
+    from paretomoo._kernels import log_discounts
+
     if group.numel() == 0:
         return _nan(weights)
     gidx, starts, first, last = _groups(group)
-    w = _rows(weights)
-    head = w[:, :_CHECKED]  # a cheap check: row weights differ between a group's first and last row in some replicate
-    if not torch.equal(head.index_select(0, first), head.index_select(0, last)):
-        raise ValueError(
-            "ndcg's weights must be constant within a group (a resampled group keeps its rows); draw them with bootstrap_weights(n, groups=group)"
-        )
+    w = _group_weights("ndcg", weights, first, last)
     gain = torch.exp2(rel.to(torch.float64)) - 1.0
-    dcg = _dcg_by_group(gain, gidx, starts, scores.to(torch.float64), k)
-    ideal = _dcg_by_group(gain, gidx, starts, None, k)
+    discounts = log_discounts(k, gain.device)
+    dcg = _dcg_by_group(gain, gidx, starts, scores.to(torch.float64), discounts)
+    ideal = _dcg_by_group(gain, gidx, starts, None, discounts)
     has = ideal > 0
-    per_group = torch.where(has, dcg / torch.where(has, ideal, 1.0), 0.0)  # 0 where there is no relevant row
-    values = torch.stack([per_group, has.to(torch.float64)])
-    sums = torch.empty(2, w.shape[1], dtype=torch.float64, device=w.device)
-    block = max(1, _BLOCK // first.numel())
-    for j in range(0, w.shape[1], block):  # each group's weights (those of its first row), a few replicates at a time
-        sums[:, j : j + block] = values @ w[:, j : j + block].index_select(0, first).to(torch.float64)
-    return sums[0] / sums[1]  # 0 / 0 = NaN without a group with a relevant row
+    return _group_mean(dcg / torch.where(has, ideal, 1.0), has.to(torch.float64), w, first)
+
+
+def recall_weighted(
+    scores: torch.Tensor, rel: torch.Tensor, weights: torch.Tensor, group: torch.Tensor, k: int, *, memo: dict[str, Any] | None = None
+) -> torch.Tensor:
+    """Weighted mean recall@k over groups with a relevant row, a group weighing what each of its rows does (weights
+    constant within a group, as for :func:`ndcg_weighted`); rows tied across the cut share its places."""
+    import torch
+
+    from paretomoo._kernels import cut_discounts
+
+    if group.numel() == 0:
+        return _nan(weights)
+    gidx, starts, first, last = _groups(group)
+    w = _group_weights("recall", weights, first, last)
+    hit = (rel > 0).to(torch.float64)
+    top = _dcg_by_group(hit, gidx, starts, scores.to(torch.float64), cut_discounts(k, hit.device))
+    relevant = torch.zeros(starts.numel(), dtype=torch.float64, device=hit.device).index_add_(0, gidx, hit)
+    has = relevant > 0
+    return _group_mean(top / torch.where(has, relevant, 1.0), has.to(torch.float64), w, first)
+
+
+def gauc_weighted(
+    scores: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, group: torch.Tensor, *, memo: dict[str, Any] | None = None
+) -> torch.Tensor:
+    """GAUC under each row weighting: a group's AUC does not change when its rows are all weighted alike (weights
+    constant within a group, as for :func:`ndcg_weighted`), so each replicate is the mean of the groups' AUCs
+    weighted by rows × the group's weight."""
+    import torch
+
+    from paretomoo._kernels import group_aucs
+
+    if group.numel() == 0:
+        return _nan(weights)
+    _, _, first, last = _groups(group)  # groups in sorted order of their ids, as group_aucs numbers them
+    w = _group_weights("gauc", weights, first, last)
+    aucs, rows = group_aucs(scores, y, group)
+    both = ~aucs.isnan()
+    return _group_mean(torch.where(both, aucs, 0.0), torch.where(both, rows, 0.0), w, first)
 
 
 # -- bootstrap weights ---------------------------------------------------------------

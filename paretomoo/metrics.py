@@ -5,21 +5,19 @@ it reads, its data-independent floor (the front's reference value, see
 ``front.reference_point``), when it is defined on a split, whether it ranks
 within groups, and its kernel. The spec reads directions and label kinds from
 here, the data check reads ``needs``, the front reads ``floor``, the trainer
-calls ``compute``: a new metric is one entry in :data:`METRICS`.
+calls ``compute``: a new metric is one entry in :data:`METRICS`. A metric from
+the user's own code becomes an entry through :func:`user_metric`.
 
-Kernels take 1-D tensors on any device and return a Python float. They are
-exact and independent of row order: tied scores share their rank (AUC, as the
-Mann-Whitney statistic), enter together (average precision, as
-scikit-learn's ``average_precision_score``) or share their gain (NDCG, as
-scikit-learn's ``ndcg_score`` with ``ignore_ties=False``). torch is imported
-inside the kernels, so that reading a spec does not load it.
+Kernels (``paretomoo._kernels``) take 1-D tensors on any device and return a
+Python float, exact and independent of row order (ties included).
 
 The sampling error of a metric on a split comes from a Poisson bootstrap over
 its rows, without retraining: :func:`bootstrap_weights` draws ``[B, n]`` row
 weights (per group for a grouped metric), the same for every trial of a study,
 and :meth:`Metric.bootstrap` evaluates the entry's weighted kernel, the metric
 of every replicate at once. With all weights 1 a weighted kernel is its plain
-kernel; with integer weights, the plain kernel on the rows repeated that often.
+kernel; with integer weights, the plain kernel on the rows repeated that often,
+which is how an entry without a weighted kernel (a user's metric) is bootstrapped.
 """
 
 from __future__ import annotations
@@ -30,22 +28,43 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from paretomoo._many import auc_many, logloss_many, ndcg_many, pr_auc_many, rmse_many
+from paretomoo._kernels import auc, gauc, logloss, ndcg, pr_auc, recall, rmse
+from paretomoo._many import auc_many, gauc_many, logloss_many, ndcg_many, pr_auc_many, recall_many, rmse_many
 from paretomoo._weighted import (
     BOOTSTRAP,
     auc_weighted,
     bootstrap_metrics,
     bootstrap_weights,
+    gauc_weighted,
     logloss_weighted,
     ndcg_weighted,
     pr_auc_weighted,
+    recall_weighted,
     rmse_weighted,
 )
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["BOOTSTRAP", "LOSSES", "METRICS", "Metric", "bootstrap_metrics", "bootstrap_weights", "get_metric", "metric_names", "reported"]
+__all__ = [
+    "BOOTSTRAP",
+    "LOSSES",
+    "METRICS",
+    "Metric",
+    "auc",
+    "bootstrap_metrics",
+    "bootstrap_weights",
+    "gauc",
+    "get_metric",
+    "logloss",
+    "metric_names",
+    "ndcg",
+    "pr_auc",
+    "recall",
+    "reported",
+    "rmse",
+    "user_metric",
+]
 
 # The label kind each loss trains on: "binary" labels are 0/1, "real" labels any number.
 LOSSES = {"bce": "binary", "mse": "real"}
@@ -63,14 +82,17 @@ class Metric:
     ``labels`` is the label kind the metric reads (``"binary"``, ``"real"`` or
     ``"any"``); ``floor`` is its value at chance where that does not depend on
     the data (AUC 0.5), else ``None``; ``grouped`` metrics rank rows within the
-    groups of a task's ``group`` key; ``k`` is the cut-off of a metric written
-    ``name@K``.
+    groups of a task's ``group`` key; ``at_k`` metrics are written ``name@K``
+    (``ndcg@10``) and ``k`` is that cut-off. The kernels take ``(scores, y)``, then
+    for a grouped metric ``group``, then for an ``at_k`` one ``k``.
 
-    ``weighted`` is the kernel :meth:`bootstrap` calls (None: the metric cannot be
-    bootstrapped): the plain kernel's arguments plus ``weights[B, n]`` (after the
-    labels) and a keyword ``memo``, giving ``[B]`` values; ``memo`` is a dict that the
-    kernels called on the same inputs share (:func:`bootstrap_metrics`), to compute
-    what they have in common once, or None.
+    ``weighted`` is the kernel :meth:`bootstrap` calls: the plain kernel's arguments
+    plus ``weights[B, n]`` (after the labels) and a keyword ``memo``, giving ``[B]``
+    values; ``memo`` is a dict that the kernels called on the same inputs share
+    (:func:`bootstrap_metrics`), to compute what they have in common once, or None.
+    Without one (None), :meth:`bootstrap` evaluates the plain kernel on the rows
+    repeated by their (integer) weights, one replicate at a time. ``many`` is the
+    kernel :meth:`compute_many` calls (``scores[L, n]``); without one, a loop.
     """
 
     name: str
@@ -84,29 +106,31 @@ class Metric:
     help: str = ""
     weighted: Callable[..., torch.Tensor] | None = None
     many: Callable[..., torch.Tensor] | None = None
+    at_k: bool = False
+
+    def _by_group(self, group: torch.Tensor | None) -> tuple[Any, ...]:
+        """The kernels' arguments after the labels (and weights): ``(group, k)``, ``(group,)`` or ``()``."""
+        if not self.grouped:
+            return ()
+        if group is None:
+            raise ValueError(f"metric {self.name!r} ranks within groups; pass group ids")
+        return (group, self.k) if self.at_k else (group,)
 
     def compute(self, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None = None) -> float:
         """The metric of ``scores[n]`` against labels ``y[n]`` (``group[n]`` ids for a grouped metric)."""
-        if self.grouped:
-            if group is None:
-                raise ValueError(f"metric {self.name!r} ranks within groups; pass group ids")
-            return self.kernel(scores, y, group, self.k)
-        return self.kernel(scores, y)
+        return self.kernel(scores, y, *self._by_group(group))
 
     def compute_many(
         self, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None = None, memo: dict[str, Any] | None = None
     ) -> torch.Tensor:
         """The metric of every row of ``scores[L, n]`` against the labels ``y[n]``: ``[L]`` float64, each equal to
         :meth:`compute` of that row (``paretomoo._many``). ``memo``: a dict shared by calls on the same scores."""
+        args = self._by_group(group)
         if self.many is None:
             import torch
 
-            return torch.tensor([self.compute(s, y, group) for s in scores], dtype=torch.float64)
-        if self.grouped:
-            if group is None:
-                raise ValueError(f"metric {self.name!r} ranks within groups; pass group ids")
-            return self.many(scores, y, group, self.k, memo=memo)
-        return self.many(scores, y, memo=memo)
+            return torch.tensor([self.kernel(s, y, *args) for s in scores], dtype=torch.float64)
+        return self.many(scores, y, *args, memo=memo)
 
     def bootstrap(self, scores: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, group: torch.Tensor | None = None) -> torch.Tensor:
         """The metric under each of B row weightings: ``[B]`` float64, NaN where a replicate leaves it undefined.
@@ -115,7 +139,8 @@ class Metric:
             scores: ``[n]`` as for :meth:`compute`.
             y: ``[n]`` labels.
             weights: ``[B, n]`` row weights ≥ 0, as :func:`bootstrap_weights` draws them (for
-                a grouped metric drawn with ``groups=group``: constant within a group).
+                a grouped metric drawn with ``groups=group``: constant within a group). A
+                metric without a weighted kernel needs integer weights.
             group: ``[n]`` group ids, for a grouped metric.
 
         Several metrics of the same scores are quicker through :func:`bootstrap_metrics`.
@@ -130,131 +155,110 @@ class Metric:
     def _bootstrap(
         self, scores: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, group: torch.Tensor | None, memo: dict[str, Any] | None
     ) -> torch.Tensor:
-        if self.weighted is None:
-            raise ValueError(f"metric {self.name!r} has no weighted kernel; give its registry entry one (Metric.weighted) to bootstrap it")
         n = scores.numel()
         if weights.dim() != 2 or weights.shape[1] != n or y.numel() != n:
             raise ValueError(
                 f"weights must be [B, n] with n = {n} scores and labels, got weights {tuple(weights.shape)} and {y.numel()} labels"
             )
-        if self.grouped:
-            if group is None:
-                raise ValueError(f"metric {self.name!r} ranks within groups; pass group ids")
-            return self.weighted(scores, y, weights, group, self.k, memo=memo)
-        return self.weighted(scores, y, weights, memo=memo)
+        args = self._by_group(group)
+        if self.weighted is None:
+            return _repeated(self, scores, y, weights, group)
+        return self.weighted(scores, y, weights, *args, memo=memo)
 
     def reads(self, loss: str) -> bool:
         """Whether the metric can measure a task trained with ``loss``."""
         return self.labels == "any" or LOSSES.get(loss) == self.labels
 
 
-# -- kernels ------------------------------------------------------------------------
+def _repeated(metric: Metric, scores: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, group: torch.Tensor | None) -> torch.Tensor:
+    """:meth:`Metric.bootstrap` of a metric without a weighted kernel: its plain kernel on each replicate's rows,
+    row i repeated ``weights[b, i]`` times: ``[B]`` float64, NaN for a replicate without rows.
 
-
-def _average_ranks(s: torch.Tensor) -> torch.Tensor:
-    """1-based ranks of ``s`` with ties sharing their average rank."""
-    import torch
-
-    sorted_s, order = torch.sort(s)
-    _, inverse, counts = torch.unique_consecutive(sorted_s, return_inverse=True, return_counts=True)
-    ends = torch.cumsum(counts, 0).to(torch.float64)
-    avg = ends - (counts.to(torch.float64) - 1) / 2
-    ranks = torch.empty_like(avg[inverse])
-    ranks[order] = avg[inverse]
-    return ranks
-
-
-def auc(scores: torch.Tensor, y: torch.Tensor) -> float:
-    """Area under the ROC curve; NaN when only one class is present."""
-    import torch
-
-    pos = y > 0.5
-    n_pos = int(pos.sum())
-    n_neg = y.numel() - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    ranks = _average_ranks(scores.to(torch.float64))
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def pr_auc(scores: torch.Tensor, y: torch.Tensor) -> float:
-    """Average precision (area under the precision-recall curve, step-wise).
-
-    Thresholds are the distinct scores, so tied rows enter together. Chance
-    level is the positive rate.
+    A grouped metric's weights must be constant within a group (a resampled group
+    keeps its rows); the c copies of a group become c distinct groups, as a
+    resample drawing the query c times holds c queries.
     """
     import torch
 
-    pos = (y > 0.5).to(torch.float64)
-    n_pos = float(pos.sum())
-    if n_pos == 0:
-        return math.nan
-    s, order = torch.sort(scores.to(torch.float64), descending=True)
-    tp = torch.cumsum(pos[order], 0)
-    fp = torch.cumsum(1 - pos[order], 0)
-    last = torch.ones_like(s, dtype=torch.bool)  # the last index of each run of equal scores
-    last[:-1] = s[1:] != s[:-1]
-    tp, fp = tp[last], fp[last]
-    precision = tp / (tp + fp)
-    recall = tp / n_pos
-    prev = torch.cat([recall.new_zeros(1), recall[:-1]])
-    return float(((recall - prev) * precision).sum())
+    counts = weights.round()
+    if not torch.equal(counts, weights) or bool((weights < 0).any()):
+        raise ValueError(
+            f"metric {metric.name!r} has no weighted kernel: it is bootstrapped on rows repeated by their weights, which must be integers >= 0; draw them with bootstrap_weights"
+        )
+    counts = counts.to(device=scores.device, dtype=torch.long)
+    gidx = None
+    if metric.grouped:
+        if group is None:
+            raise ValueError(f"metric {metric.name!r} ranks within groups; pass group ids")
+        _, gidx = torch.unique(group, return_inverse=True)
+        some_row = torch.zeros(int(gidx.max()) + 1 if gidx.numel() else 0, dtype=torch.long, device=gidx.device)
+        some_row.scatter_(0, gidx, torch.arange(gidx.numel(), device=gidx.device))  # one row of each group
+        if not torch.equal(counts, counts[:, some_row[gidx]]):
+            raise ValueError(
+                f"{metric.name}'s weights must be constant within a group (a resampled group keeps its rows); draw them with bootstrap_weights(n, groups=group)"
+            )
+    rows = torch.arange(scores.numel(), device=scores.device)
+    out = torch.full((weights.shape[0],), math.nan, dtype=torch.float64)
+    for b, c in enumerate(counts):
+        idx = torch.repeat_interleave(rows, c)
+        if idx.numel() == 0:
+            continue
+        copies = None
+        if gidx is not None:
+            copy = torch.arange(idx.numel(), device=idx.device) - torch.repeat_interleave(torch.cumsum(c, 0) - c, c)  # j-th copy of its row
+            copies = gidx[idx] * int(c.max()) + copy
+        out[b] = metric.compute(scores[idx], y[idx], copies)
+    return out.to(weights.device)
 
 
-def logloss(logits: torch.Tensor, y: torch.Tensor) -> float:
-    """Mean binary cross-entropy of logits."""
-    import torch
-    import torch.nn.functional as F
+def _user_value(target: str, value: Any) -> float:
+    """A user metric's return value as a float: a finite number, or NaN (undefined); else a one-line error."""
+    shape = getattr(value, "shape", None)
+    what = f"{type(value).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else f" {value!r}"[:60])
+    if isinstance(value, str | bytes):
+        raise ValueError(f"metric {target}: returned {what}, not a number; return one float (NaN where the metric is undefined)")
+    try:
+        v = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"metric {target}: returned {what}, not a number; return one float (NaN where the metric is undefined)") from None
+    if math.isinf(v):
+        raise ValueError(f"metric {target}: returned {v}; return a finite float (NaN where the metric is undefined)")
+    return v
 
-    return float(F.binary_cross_entropy_with_logits(logits.to(torch.float64), y.to(torch.float64)))
 
+def user_metric(target: str, direction: str, fn: Callable[..., Any], grouped: bool) -> Metric:
+    """A registry entry for a metric from the user's own code.
 
-def rmse(pred: torch.Tensor, y: torch.Tensor) -> float:
-    """Root mean squared error, in the label's own units."""
-    import torch
+    Args:
+        target: the function's import path (``"package.module:name"``), as the spec writes it; the entry's name.
+        direction: ``"maximize"`` or ``"minimize"`` (the user's to say: nothing here knows it).
+        fn: the imported function, called as ``fn(scores, labels)`` (plus ``groups=group`` when ``grouped``) with
+            1-D tensors ``[n]`` on the trainer's device, detached, the rows of one split; returns one number
+            (a float, a 0-d tensor or numpy scalar), NaN where the metric is undefined.
+        grouped: whether the task has a ``group`` key, passed on as ``groups=``.
 
-    return float(torch.sqrt(((pred.to(torch.float64) - y.to(torch.float64)) ** 2).mean()))
+    Returns:
+        A :class:`Metric` reading any label kind, without a floor (the front's reference comes from the
+        finished values), defined wherever the split has rows. It is bootstrapped on repeated rows
+        (B calls of ``fn``) and measured at many score vectors by a loop. A return value that is not a
+        finite number or NaN raises ValueError naming the function.
 
+    Example::
 
-def _dcg(gain: torch.Tensor, group: torch.Tensor, key: torch.Tensor, k: int) -> torch.Tensor:
-    """DCG@k per group (groups numbered in sorted order of their ids) of rows ranked by ``key`` descending.
-
-    Rows with equal ``key`` in a group share the mean of their gains over the
-    positions they span (scikit-learn's tie-averaged DCG), so the result does
-    not depend on row order.
+        m = user_metric("shop.metrics:top_revenue", "maximize", top_revenue, grouped=True)
+        m.compute(scores, y, query)
     """
-    import torch
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(f"metric {target}: direction must be 'maximize' or 'minimize', got {direction!r}")
+    if not callable(fn):
+        raise ValueError(f"metric {target}: {type(fn).__name__} is not a function; point it at a function name(scores, labels)")
 
-    by_key = torch.argsort(key, descending=True, stable=True)
-    order = by_key[torch.argsort(group[by_key], stable=True)]
-    g, s, gain = group[order], key[order], gain[order]
-    _, gidx, counts = torch.unique_consecutive(g, return_inverse=True, return_counts=True)
-    pos = torch.arange(g.numel(), device=g.device) - (torch.cumsum(counts, 0) - counts)[gidx]
-    discount = torch.where(pos < k, 1.0 / torch.log2(pos.to(torch.float64) + 2.0), torch.zeros((), dtype=torch.float64, device=g.device))
-    new_tie = torch.ones_like(g, dtype=torch.bool)
-    new_tie[1:] = (g[1:] != g[:-1]) | (s[1:] != s[:-1])
-    tie = torch.cumsum(new_tie, 0) - 1
-    n_ties = int(tie[-1]) + 1 if tie.numel() else 0
+    def kernel(scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None = None) -> float:
+        if grouped:
+            return _user_value(target, fn(scores.detach(), y.detach(), groups=None if group is None else group.detach()))
+        return _user_value(target, fn(scores.detach(), y.detach()))
 
-    def per_tie(v: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(n_ties, dtype=torch.float64, device=g.device).index_add_(0, tie, v)
-
-    mean_gain = per_tie(gain) / per_tie(torch.ones_like(gain))
-    contribution = mean_gain * per_tie(discount)
-    return torch.zeros(counts.numel(), dtype=torch.float64, device=g.device).index_add_(0, gidx[new_tie], contribution)
-
-
-def ndcg(scores: torch.Tensor, rel: torch.Tensor, group: torch.Tensor, k: int) -> float:
-    """Mean NDCG@k over groups with at least one relevant row (gain 2^rel − 1); NaN if none has one."""
-    import torch
-
-    gain = 2.0 ** rel.to(torch.float64) - 1.0
-    dcg = _dcg(gain, group, scores.to(torch.float64), k)
-    ideal = _dcg(gain, group, gain, k)
-    has = ideal > 0
-    if not bool(has.any()):
-        return math.nan
-    return float((dcg[has] / ideal[has]).mean())
+    return Metric(target, direction, "any", None, NEEDS_ROWS, kernel, grouped=grouped, help=f"{target} (the user's metric)")
 
 
 # -- the registry ---------------------------------------------------------------------
@@ -307,6 +311,33 @@ METRICS: dict[str, Metric] = {
             help="NDCG@K within each group (ndcg@10)",
             weighted=ndcg_weighted,
             many=ndcg_many,
+            at_k=True,
+        ),
+        Metric(
+            "gauc",
+            "maximize",
+            "binary",
+            0.5,
+            NEEDS_BOTH,
+            gauc,
+            grouped=True,
+            help="AUC within each group, weighted by its rows; groups with one class left out",
+            weighted=gauc_weighted,
+            many=gauc_many,
+        ),
+        # floor 0, as NDCG's: chance, about K / (a group's rows), depends on the data
+        Metric(
+            "recall",
+            "maximize",
+            "any",
+            0.0,
+            NEEDS_POSITIVE,
+            recall,
+            grouped=True,
+            help="share of a group's relevant rows in its top K, mean over groups (recall@20)",
+            weighted=recall_weighted,
+            many=recall_many,
+            at_k=True,
         ),
     )
 }
@@ -314,20 +345,20 @@ _AT_K = re.compile(r"^(?P<name>[a-z_]+)@(?P<k>[1-9][0-9]*)$")
 
 
 def get_metric(name: str) -> Metric | None:
-    """The registry entry for a metric name as written in a spec (``auc``, ``ndcg@10``), or None."""
+    """The registry entry for a metric name as written in a spec (``auc``, ``gauc``, ``ndcg@10``), or None."""
     m = _AT_K.match(name)
     if m is None:
         entry = METRICS.get(name)
-        return None if entry is None or entry.grouped else entry
+        return None if entry is None or entry.at_k else entry
     entry = METRICS.get(m["name"])
-    if entry is None or not entry.grouped:
+    if entry is None or not entry.at_k:
         return None
     return replace(entry, name=name, k=int(m["k"]))
 
 
 def metric_names() -> list[str]:
     """The names a spec accepts, as users write them (``ndcg@K`` for a cut-off K)."""
-    return [f"{m.name}@K" if m.grouped else m.name for m in METRICS.values()]
+    return [f"{m.name}@K" if m.at_k else m.name for m in METRICS.values()]
 
 
 def reported(loss: str, grouped: Metric | None) -> list[Metric]:

@@ -20,8 +20,8 @@ from paretomoo.metrics import (
     reported,
 )
 
-# every registry entry, as a spec names it (a grouped one with its cut-off)
-ENTRIES = [get_metric(f"{m.name}@3") if m.grouped else m for m in METRICS.values()]
+# every registry entry, as a spec names it (one written name@K with its cut-off)
+ENTRIES = [get_metric(f"{m.name}@3") if m.at_k else m for m in METRICS.values()]
 
 
 def example(m: Metric, rng: np.random.Generator, n: int, ties: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -38,7 +38,8 @@ def example(m: Metric, rng: np.random.Generator, n: int, ties: bool = True) -> t
 
 
 def test_every_metric_in_the_registry_has_a_weighted_kernel() -> None:
-    """The field is optional (a metric without one cannot be bootstrapped), but a registered metric needs one."""
+    """The field is optional (without one, a metric is bootstrapped on repeated rows, a replicate at a time), but a
+    registered metric needs one."""
     for m in METRICS.values():
         assert m.weighted is not None, f"{m.name} has no weighted kernel: give its registry entry one"
 
@@ -218,8 +219,10 @@ def test_bootstrap_errors_say_the_rule() -> None:
         get_metric("ndcg@10").bootstrap(s, y, torch.ones(3, 10))
     with pytest.raises(ValueError, match="constant within a group"):
         get_metric("ndcg@10").bootstrap(s, y, bootstrap_weights(10, 8), torch.tensor([0] * 5 + [1] * 5))
-    with pytest.raises(ValueError, match="no weighted kernel"):
-        Metric("brier", "minimize", "binary", None, "rows", lambda s, y: 0.0).bootstrap(s, y, torch.ones(3, 10))
+    with pytest.raises(
+        ValueError, match="no weighted kernel: it is bootstrapped on rows repeated by their weights, which must be integers"
+    ):
+        Metric("brier", "minimize", "binary", None, "rows", lambda s, y: 0.0).bootstrap(s, y, torch.full((3, 10), 0.5))
     with pytest.raises(ValueError, match="replicates must be >= 1, got 0"):
         bootstrap_weights(10, 0)
     with pytest.raises(ValueError, match=r"groups must hold one id per row, \[10\]"):

@@ -98,9 +98,10 @@ def test_registry_lookup() -> None:
     assert get_metric("auc") is METRICS["auc"]
     at10 = get_metric("ndcg@10")
     assert at10 is not None and at10.k == 10 and at10.grouped and at10.name == "ndcg@10"
-    for unknown in ("ndcg", "ndcg@0", "auc@3", "f1", "NDCG@10"):
+    assert get_metric("gauc") is METRICS["gauc"] and METRICS["gauc"].grouped and METRICS["gauc"].k is None
+    for unknown in ("ndcg", "ndcg@0", "auc@3", "f1", "NDCG@10", "gauc@10", "recall"):
         assert get_metric(unknown) is None, unknown
-    assert metric_names() == ["auc", "pr_auc", "logloss", "rmse", "ndcg@K"]
+    assert metric_names() == ["auc", "pr_auc", "logloss", "rmse", "ndcg@K", "gauc", "recall@K"]
     for m in METRICS.values():
         assert m.direction in ("maximize", "minimize") and m.labels in ("binary", "real", "any")
         assert m.needs in (metrics.NEEDS_ROWS, metrics.NEEDS_POSITIVE, metrics.NEEDS_BOTH)
