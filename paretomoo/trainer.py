@@ -26,11 +26,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from paretomoo import _batches
 from paretomoo.data import Dataset
 from paretomoo.data._tensors import TensorSplit, to_tensors
 from paretomoo.errors import UserError
 from paretomoo.metrics import BOOTSTRAP, bootstrap_weights
 from paretomoo.models import ModelShape, PopulationModel, build_model
+from paretomoo.models._module import ModulePopulation, choose_mode
 from paretomoo.spec import StudySpec
 from paretomoo.tasks import all_metrics, metric_replicates, task_loss
 
@@ -77,6 +79,10 @@ class MemberResult:
     val_dev: np.ndarray | None = None
     # where training stopped short of training.epochs: what Trainer.fit(start=...) goes on from
     checkpoint: Checkpoint | None = None
+    # how the members of its training pass ran ("native": a built-in model; "vmap" or "sequential": a user module) and
+    # how many members the pass had
+    population: str = "native"
+    members: int = 0
 
 
 def label_standardisation(spec: StudySpec, y: torch.Tensor) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
@@ -98,6 +104,18 @@ def label_standardisation(spec: StudySpec, y: torch.Tensor) -> tuple[tuple[float
         shift.append(float(col.mean()))
         scale.append(sd if sd > 0 and math.isfinite(sd) else 1.0)
     return tuple(shift), tuple(scale)
+
+
+def batch_entries(*splits: TensorSplit) -> tuple[tuple[str, str, tuple[int, ...], int], ...]:
+    """Each batch entry as ``(name, dtype, shape of one row, vocabulary)``; the vocabulary (an integer entry's max id
+    + 1 over every split, else 0) sizes a user model's embedding tables."""
+    out = []
+    for name, t in splits[0].features.items():
+        vocab = 0
+        if not t.is_floating_point() and t.dtype != torch.bool and t.numel():
+            vocab = max(int(s.features[name].max()) for s in splits if s.features[name].numel()) + 1
+        out.append((name, str(t.dtype).removeprefix("torch."), tuple(t.shape[1:]), vocab))
+    return tuple(out)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -162,8 +180,17 @@ class Trainer:
         self.test = to_tensors(data.test, tasks, self.device)
         shift, scale = label_standardisation(spec, self.train.y)
         self.shape = ModelShape(
-            n_num=data.train.num.shape[1], cardinalities=data.cardinalities, n_tasks=len(tasks), label_shift=shift, label_scale=scale
+            n_num=data.train.num.shape[1],
+            cardinalities=data.cardinalities,
+            n_tasks=len(tasks),
+            label_shift=shift,
+            label_scale=scale,
+            tasks=tuple(spec.task_names),
+            inputs=batch_entries(self.train, self.val, self.test),
         )
+        # tasks measured on some rows only (a where filter, or NaN labels from a user loader): losses mask them
+        self.masked = [t.where is not None or bool(torch.isnan(self.train.y[:, i]).any()) for i, t in enumerate(tasks)]
+        self.population_mode: dict[int, tuple[str, str]] = {}  # K → (mode, why) chosen for a user module's members
         self.pos_weight = [
             torch.tensor(t.pos_weight, device=self.device) if t.loss == "bce" and t.pos_weight != 1.0 else None for t in tasks
         ]
@@ -193,8 +220,8 @@ class Trainer:
         """
         model = build_model(self.shape, self.spec.model, [self.spec.training.seed])
         weights = sum(p.numel() * p.element_size() for p in model.parameters())
-        rows = slice(0, min(self.spec.training.batch_size, len(self.train)))
-        num, cat, y = self.train.num[rows].cpu(), self.train.cat[rows].cpu(), self.train.y[rows].cpu()
+        rows = min(self.spec.training.batch_size, len(self.train))
+        batch, y = {k: v.cpu() for k, v in self.train.rows(0, rows).items()}, self.train.y[:rows].cpu()
         saved = 0
 
         def count(t: torch.Tensor) -> torch.Tensor:
@@ -203,9 +230,12 @@ class Trainer:
             return t
 
         with torch.autograd.graph.saved_tensors_hooks(count, lambda t: t):
-            pred = model(num, cat)
+            pred = model(batch)
             pos_weight = [None if w is None else w.cpu() for w in self.pos_weight]
-            sum(task_loss(t, pred[..., i], y[:, i], pos_weight[i], self.loss_scale[i]).sum() for i, t in enumerate(self.spec.tasks))
+            sum(
+                task_loss(t, pred[..., i], y[:, i], pos_weight[i], self.loss_scale[i], self.masked[i]).sum()
+                for i, t in enumerate(self.spec.tasks)
+            )
         return 4 * weights + 2 * saved
 
     def fit(
@@ -275,9 +305,11 @@ class Trainer:
                     torch.cuda.empty_cache()
                 results = self._fit(lam, member_seeds, ckpts, begin, last)
         per = (time.perf_counter() - t0) / k
+        mode = self.population_mode.get(max(k, 2), ("native", ""))[0] if self.spec.model.type == "module" else "native"
         for r, s in zip(results, member_seeds, strict=True):
             r.seconds = per
             r.seed = s
+            r.population, r.members = mode, max(k, 2)
         return results
 
     def _fit(
@@ -288,7 +320,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.use_deterministic_algorithms(True, warn_only=True)
         try:
-            model = build_model(self.shape, self.spec.model, seeds).to(self.device)
+            model = self.new_population(seeds)
             opt = _adamw(list(model.parameters()), self.spec.training.lr, self.spec.training.weight_decay)
             ideal = None if start is None else _resume(model, opt, start, self.device)
             lam = torch.as_tensor(rows, dtype=torch.float32, device=self.device)
@@ -314,39 +346,15 @@ class Trainer:
         """Epochs ``first`` to ``last`` (the batch orders of the epochs before ``first`` are drawn and skipped);
         returns each member's first diverged epoch (−1: none) and the running ideal point ``[K, T]``."""
         cfg = self.spec.training
-        distinct = sorted(set(seeds))
-        gens = {s: torch.Generator().manual_seed(s) for s in distinct}
-        for _ in range(first):
-            for s in distinct:
-                torch.randperm(len(self.train), generator=gens[s])
-        # members with one seed share one batch order; several seeds: each member reads its own seed's rows
-        member = torch.tensor([distinct.index(s) for s in seeds], device=self.device) if len(distinct) > 1 else None
-        n = len(self.train)
         k = lam.shape[0]
         bad = torch.zeros(k, dtype=torch.bool, device=self.device)
         bad_epoch = [-1] * k
-        data = self.train
         scalarize = SCALARIZATIONS[self.spec.search.scalarization]
+        model.train()
         # ideal [K, T]: each member's lowest task losses so far (Tchebycheff's ideal point)
-        for epoch in range(first, last):
-            perms = torch.stack([torch.randperm(n, generator=gens[s]) for s in distinct]).to(self.device)  # [S, n]
-            for begin in range(0, n, cfg.batch_size):
-                if member is None:
-                    idx = perms[0, begin : begin + cfg.batch_size]
-                    # index_select: the same rows as data.num[idx], in a third of the time on a CPU
-                    num, cat, y = data.num.index_select(0, idx), data.cat.index_select(0, idx), data.y.index_select(0, idx)
-                else:
-                    rows = perms[:, begin : begin + cfg.batch_size].index_select(0, member)  # [K, B]
-                    flat = rows.flatten()
-                    shape = (k, rows.shape[1])
-                    num = data.num.index_select(0, flat).view(*shape, -1)
-                    cat = data.cat.index_select(0, flat).view(*shape, -1)
-                    y = data.y.index_select(0, flat).view(*shape, -1)
-                pred = model(num, cat)  # [K, B, T]
-                losses = torch.stack(
-                    [task_loss(t, pred[..., i], y[..., i], self.pos_weight[i], self.loss_scale[i]) for i, t in enumerate(self.spec.tasks)],
-                    dim=1,
-                )  # [K, T]
+        for epoch, batches in _batches.epochs(self.train, seeds, cfg.batch_size, first, last):
+            for batch, y, stacked in batches:
+                losses = self.losses(model(batch, stacked=stacked), y)  # [K, T]
                 per_member = scalarize(lam, losses, ideal)
                 ideal = losses.detach() if ideal is None else torch.minimum(ideal, losses.detach())
                 bad |= ~torch.isfinite(per_member)
@@ -361,6 +369,30 @@ class Trainer:
                     bad_epoch[j] = epoch + 1
         return bad_epoch, ideal
 
+    def losses(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Every member's mean loss per task: scores ``pred[K, B, T]`` (the model's own outputs), labels ``y[B, T]``
+        (or ``[K, B, T]``, one batch per member) → ``[K, T]``."""
+        return torch.stack(
+            [
+                task_loss(t, pred[..., i], y[..., i], self.pos_weight[i], self.loss_scale[i], self.masked[i])
+                for i, t in enumerate(self.spec.tasks)
+            ],
+            dim=-1,
+        )
+
+    def new_population(self, seeds: list[int]) -> PopulationModel:
+        """The spec's model with one member per seed, on the device; a user module's members run in the mode chosen
+        for this population size (``[model] population``: timed once per size when "auto")."""
+        model = build_model(self.shape, self.spec.model, seeds).to(self.device)
+        if isinstance(model, ModulePopulation):
+            k = len(seeds)
+            if k not in self.population_mode:
+                batch = self.train.rows(0, min(self.spec.training.batch_size, len(self.train)))
+                y = self.train.y[: min(self.spec.training.batch_size, len(self.train))]
+                self.population_mode[k] = choose_mode(model, batch, lambda p: self.losses(p, y).sum(), self.spec.model.population)
+            model.mode = self.population_mode[k][0]
+        return model
+
     @torch.no_grad()
     def predict(self, model: PopulationModel, split: TensorSplit) -> torch.Tensor:
         """Scores ``[K, n, T]`` for every row of a split.
@@ -369,7 +401,11 @@ class Trainer:
         """
         budget = EVAL_MEMBER_ROWS.get(self.device.type, EVAL_MEMBER_ROWS["cuda"])
         chunk = min(max(budget // model.population, EVAL_ROWS[0]), EVAL_ROWS[1])
-        return torch.cat([model(split.num[i : i + chunk], split.cat[i : i + chunk]) for i in range(0, len(split), chunk)], dim=1)
+        model.eval()
+        try:
+            return torch.cat([model(split.rows(i, i + chunk)) for i in range(0, len(split), chunk)], dim=1)
+        finally:
+            model.train()
 
     def measure(self, model: PopulationModel, split: TensorSplit) -> list[dict[str, dict[str, float]]]:
         """Every task's metrics for every member: ``[k][task][metric]``."""
@@ -463,6 +499,9 @@ def _resume(model: PopulationModel, opt: torch.optim.AdamW, start: Sequence[Chec
                 "exp_avg": torch.cat([c["exp_avg"][name] for c in start]).to(device),
                 "exp_avg_sq": torch.cat([c["exp_avg_sq"][name] for c in start]).to(device),
             }
+        for name, b in model.named_buffers():  # a user module's stacked buffers (BatchNorm's running statistics)
+            if name in start[0]["weights"]:
+                b.copy_(torch.cat([c["weights"][name] for c in start]).to(device))
     return torch.stack([c["ideal"] for c in start]).to(device)
 
 

@@ -1,4 +1,4 @@
-"""Data sources: the built-in synthetic e-commerce generator and real tabular files (CSV, Parquet).
+"""Data sources: the built-in synthetic e-commerce generator, real tabular files (CSV, Parquet) and the user's own loader.
 
 ``SOURCES`` is the registry: one :class:`Source` entry per ``[data] source``
 value, carrying the source's own spec keys, its checks and its loader. A new
@@ -12,7 +12,7 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from paretomoo.data import _synthetic, _tabular
+from paretomoo.data import _python, _synthetic, _tabular
 from paretomoo.data._dataset import Dataset, Split
 from paretomoo.data._source import Source
 from paretomoo.data._synthetic import make_synthetic
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SOURCES", "Dataset", "Source", "Split", "TensorSplit", "data_root", "load_data", "load_tabular", "make_synthetic", "to_tensors"]
 
-SOURCES: dict[str, Source] = {s.name: s for s in (_synthetic.SOURCE, _tabular.SOURCE)}
+SOURCES: dict[str, Source] = {s.name: s for s in (_synthetic.SOURCE, _tabular.SOURCE, _python.SOURCE)}
 
 
 def load_data(spec: DataSpec, data_dir: str | Path | None = None) -> Dataset:

@@ -5,9 +5,11 @@ that implements it; classes load (with torch) on first use, so reading a spec
 or printing ``--help`` does not load torch. A new architecture is a module with a
 :class:`~paretomoo.models._base.PopulationModel` subclass, listed here.
 
-Input: ``num[B, f]`` float, ``cat[B, c]`` int64 ids. Output: ``[K, B, T]``, one
-score per task (a logit for binary tasks, a value in the label's units for
-regression tasks).
+Input: a batch, ``{"num": [B, f] float, "cat": [B, c] int64 ids}`` (or
+``model(num, cat)``). Output: ``[K, B, T]``, one score per task (a logit for
+binary tasks, a value in the label's units for regression tasks).
+``module`` is the population of a user's own ``nn.Module`` (``_module``), which
+reads whatever entries the user's batch has.
 
 * ``shared_bottom``: embeddings → one MLP bottom → one MLP tower per task.
 * ``mmoe`` (Ma et al., KDD 2018) and ``ple`` (Tang et al., RecSys 2020; one
@@ -25,10 +27,11 @@ from paretomoo._lazy import import_target
 if TYPE_CHECKING:
     from paretomoo.models._base import ModelShape, PopLinear, PopulationModel
     from paretomoo.models._experts import PLE, MMoE
+    from paretomoo.models._module import ModulePopulation
     from paretomoo.models._shared_bottom import SharedBottom
     from paretomoo.spec import ModelSpec
 
-__all__ = ["MODELS", "MMoE", "ModelShape", "PLE", "PopLinear", "PopulationModel", "SharedBottom", "build_model", "flops_per_row"]
+__all__ = ["MODELS", "MMoE", "ModelShape", "ModulePopulation", "PLE", "PopLinear", "PopulationModel", "SharedBottom", "build_model", "flops_per_row"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ MODELS: dict[str, ModelEntry] = {
         ModelEntry("shared_bottom", "paretomoo.models._shared_bottom:SharedBottom", "embeddings, one MLP bottom, one tower per task"),
         ModelEntry("mmoe", "paretomoo.models._experts:MMoE", "multi-gate mixture of experts"),
         ModelEntry("ple", "paretomoo.models._experts:PLE", "progressive layered extraction (levels = 1: CGC)"),
+        ModelEntry("module", "paretomoo.models._module:ModulePopulation", "your own nn.Module, from [model] factory"),
     )
 }
 
@@ -60,11 +64,12 @@ _LAZY = {
     "SharedBottom": "paretomoo.models._shared_bottom",
     "MMoE": "paretomoo.models._experts",
     "PLE": "paretomoo.models._experts",
+    "ModulePopulation": "paretomoo.models._module",
 }
 
 
 def build_model(shape: ModelShape, spec: ModelSpec, seeds: list[int]) -> PopulationModel:
-    """The model a spec's ``[model]`` section declares, with one member per seed."""
+    """The model a spec's ``[model]`` section declares, with one member per seed (``forward(batch)`` → ``[K, B, T]``)."""
     return MODELS[spec.type].load()(shape, spec, seeds)
 
 

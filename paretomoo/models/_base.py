@@ -14,7 +14,7 @@ initial weights on every device and in every population.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -42,6 +42,17 @@ class ModelShape:
     n_tasks: int
     label_shift: tuple[float, ...] | None = None
     label_scale: tuple[float, ...] | None = None
+    # the task names in spec order, and each batch entry as (name, dtype, shape of one row, vocabulary: max id + 1
+    # for an integer entry, else 0): what a user's factory may read (``shape=``)
+    tasks: tuple[str, ...] = ()
+    inputs: tuple[tuple[str, str, tuple[int, ...], int], ...] = ()
+
+    def vocabulary(self, name: str) -> int:
+        """The vocabulary size (max id + 1 over every split) of an integer batch entry."""
+        for n, _, _, vocab in self.inputs:
+            if n == name:
+                return vocab
+        raise KeyError(f"no batch entry {name!r}; entries: {', '.join(n for n, *_ in self.inputs)}")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -50,6 +61,8 @@ class ModelShape:
     def from_dict(cls, d: dict[str, object]) -> ModelShape:
         """The inverse of ``to_dict``, for shapes stored in a study or an export (lists back to tuples)."""
         fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        if "inputs" in fields:
+            fields["inputs"] = tuple((n, t, tuple(s), int(v)) for n, t, s, v in fields["inputs"])
         return cls(**fields)
 
 
@@ -184,6 +197,14 @@ class PopulationModel(nn.Module):
     @staticmethod
     def input_dim(shape: ModelShape, spec: ModelSpec) -> int:
         return shape.n_num + spec.embedding_dim * len(shape.cardinalities)
+
+    def __call__(self, batch: Any, cat: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:
+        """``model(batch)`` with ``batch = {"num": ..., "cat": ...}``, or ``model(num, cat)``; ``stacked=`` (one batch
+        per member) is read from the shapes."""
+        if isinstance(batch, Mapping):
+            batch, cat = batch["num"], batch["cat"]
+        kwargs.pop("stacked", None)
+        return super().__call__(batch, cat, **kwargs)
 
     def inputs(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
         """Numeric features and every categorical column's embedding: ``[K, B, input_dim]``.

@@ -8,11 +8,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from paretomoo._imports import freeze, is_target
 from paretomoo.conditions import parse_conditions
 from paretomoo.errors import UserError
 from paretomoo.metrics import LOSSES, get_metric, metric_names
 from paretomoo.spec._sections import (
     FIDELITY_NAMES,
+    OUTPUTS,
+    POPULATION_MODES,
     SCALARIZATION_NAMES,
     DataSpec,
     LambdaSpec,
@@ -78,7 +81,7 @@ def parse_spec(raw: dict[str, Any], *, source_text: str = "", base: str = "") ->
     raw_tasks = top.get("tasks", list, REQUIRED, '[[tasks]] name = "click"')
     if not raw_tasks:
         raise UserError("spec key 'tasks' is empty; declare at least two [[tasks]] tables")
-    tasks = tuple(_parse_task(Table(t, f"tasks[{i}]")) for i, t in enumerate(raw_tasks))
+    tasks = tuple(_parse_task(Table(t, f"tasks[{i}]"), base) for i, t in enumerate(raw_tasks))
     names = [t.name for t in tasks]
     if len(tasks) < 2:
         raise UserError("spec key 'tasks': a Pareto study needs at least two tasks; add another [[tasks]] table")
@@ -87,7 +90,7 @@ def parse_spec(raw: dict[str, Any], *, source_text: str = "", base: str = "") ->
         raise UserError(f"spec key 'tasks': task name {dup[0]!r} is declared twice; give each task its own name")
     data = SOURCES[data.source].link(data, tasks)
 
-    model = _parse_model(Table(top.get("model", dict, {}, "[model]"), "model"))
+    model = _parse_model(Table(top.get("model", dict, {}, "[model]"), "model"), base)
     training = _parse_training(Table(top.get("training", dict, {}, "[training]"), "training"))
     search = _parse_search(Table(top.get("search", dict, {}, "[search]"), "search"))
     lam = _parse_lambda(Table(top.get("lambda", dict, {}, "[lambda]"), "lambda"), names)
@@ -123,7 +126,7 @@ def _parse_data(t: Table, base: str) -> DataSpec:
     data = DataSpec(source=source, seed=seed, split=(float(split[0]), float(split[1]), float(split[2])))
     options = SOURCES[source].parse(t, data)
     t.done()
-    if SOURCES[source].reads_files:
+    if any(f.name == "base" for f in dataclasses.fields(options)):  # the folder its files and imports start from
         options = dataclasses.replace(options, base=base)
     return dataclasses.replace(data, options=options)
 
@@ -146,40 +149,68 @@ def _option_keys(source: Any) -> set[str]:
     return {f.name for f in dataclasses.fields(source.options)} - {"base", "keys"}
 
 
-def _parse_task(t: Table) -> TaskSpec:
+def _parse_task(t: Table, base: str = "") -> TaskSpec:
     name = t.get("name", str, REQUIRED, 'name = "click"')
     where = t.where
     if not _NAME.fullmatch(name):
         raise UserError(f"spec key '{where}.name': {name!r} is not a valid task name; use letters, digits and '_'")
     label = t.get("label", str, name, 'label = "click"')
-    loss = t.choice("loss", list(LOSSES), "bce")
+    loss = t.get("loss", str, "bce", 'loss = "bce"')
+    user_loss = is_target(loss)
+    if not user_loss and loss not in LOSSES:
+        raise UserError(
+            f"spec key '{where}.loss': unknown loss {loss!r}; choose one of {', '.join(LOSSES)}, or name your own as \"my_losses:focal\""
+        )
+    output = t.choice("output", list(OUTPUTS), "logit") if "output" in t.raw else None
     metric_name = t.get("metric", str, REQUIRED, 'metric = "auc"')
-    metric = get_metric(metric_name)
-    if metric is None:
-        raise UserError(
-            f"spec key '{where}.metric': unknown metric {metric_name!r}; choose one of {', '.join(metric_names())} (e.g. ndcg@10)"
-        )
-    natural = metric.direction
-    direction = t.get("direction", str, natural, f'direction = "{natural}"')
-    if direction not in ("maximize", "minimize"):
-        raise UserError(f"spec key '{where}.direction': expected 'maximize' or 'minimize', got {direction!r}")
-    if direction != natural:
-        raise UserError(
-            f"spec key '{where}.direction': {direction!r} contradicts metric {metric_name!r}, which is {natural}d; remove the key or write direction = \"{natural}\""
-        )
-    pos_weight = t.positive("pos_weight", float, 1.0, "pos_weight = 5.0")
-    if pos_weight != 1.0 and LOSSES[loss] != "binary":
-        raise UserError(f"spec key '{where}.pos_weight' only applies to loss = \"bce\"; remove it")
     group = t.get("group", str, None, 'group = "query"')
-    if metric.grouped and group is None:
-        raise UserError(f"spec key '{where}.group' is missing: metric {metric_name!r} ranks rows within groups; add e.g. group = \"query\"")
-    if group is not None and not metric.grouped:
-        raise UserError(f"spec key '{where}.group' only applies to ranking metrics (ndcg@K); remove it")
-    if not metric.reads(loss):
-        fit = [k for k in LOSSES if metric.reads(k)]
+    if is_target(metric_name):
+        direction = t.get("direction", str, None, 'direction = "maximize"')
+        if direction is None:
+            raise UserError(
+                f"spec key '{where}.direction' is missing: your metric {metric_name!r} needs a direction; write direction = \"maximize\" or \"minimize\""
+            )
+        if direction not in ("maximize", "minimize"):
+            raise UserError(f"spec key '{where}.direction': expected 'maximize' or 'minimize', got {direction!r}")
+        grouped = group is not None
+        reads = None
+    else:
+        metric = get_metric(metric_name)
+        if metric is None:
+            raise UserError(
+                f"spec key '{where}.metric': unknown metric {metric_name!r}; choose one of {', '.join(metric_names())} (e.g. ndcg@10), "
+                'or name your own as "my_metrics:name"'
+            )
+        natural = metric.direction
+        direction = t.get("direction", str, natural, f'direction = "{natural}"')
+        if direction not in ("maximize", "minimize"):
+            raise UserError(f"spec key '{where}.direction': expected 'maximize' or 'minimize', got {direction!r}")
+        if direction != natural:
+            raise UserError(
+                f"spec key '{where}.direction': {direction!r} contradicts metric {metric_name!r}, which is {natural}d; remove the key or write direction = \"{natural}\""
+            )
+        grouped = metric.grouped
+        reads = metric
+        if metric.grouped and group is None:
+            raise UserError(
+                f"spec key '{where}.group' is missing: metric {metric_name!r} ranks rows within groups; add e.g. group = \"query\""
+            )
+    pos_weight = t.positive("pos_weight", float, 1.0, "pos_weight = 5.0")
+    if pos_weight != 1.0 and loss != "bce":
+        raise UserError(f"spec key '{where}.pos_weight' only applies to loss = \"bce\"; remove it")
+    if group is not None and not grouped:
+        raise UserError(f"spec key '{where}.group' only applies to ranking metrics (ndcg@K, gauc, recall@K); remove it")
+    if reads is not None and not user_loss and not reads.reads(loss):
+        fit = [k for k in LOSSES if reads.reads(k)]
         raise UserError(
-            f"spec key '{where}.loss': metric {metric_name!r} needs a {metric.labels} label and loss = \"{fit[0]}\", got {loss!r}"
+            f"spec key '{where}.loss': metric {metric_name!r} needs a {reads.labels} label and loss = \"{fit[0]}\", got {loss!r}"
         )
+    if output == "probability" and not user_loss and loss != "bce":
+        raise UserError(f"spec key '{where}.output' = \"probability\" needs loss = \"bce\" (a binary label), got {loss!r}")
+    if output == "logit" and not user_loss and loss != "bce":
+        raise UserError(f"spec key '{where}.output' = \"logit\" needs loss = \"bce\"; a regression task's output is a value")
+    if output == "value" and loss == "bce":
+        raise UserError(f"spec key '{where}.output' = \"value\" does not fit loss = \"bce\"; write \"logit\" or \"probability\"")
     row_filter = t.get("where", str, None, 'where = "click == 1"')
     if row_filter is not None:
         try:
@@ -190,15 +221,42 @@ def _parse_task(t: Table) -> TaskSpec:
             raise UserError(f"spec key '{where}.where' cannot be combined with group (it would cut rows out of groups); remove one")
     t.done()
     return TaskSpec(
-        name=name, label=label, loss=loss, metric=metric_name, direction=direction, pos_weight=pos_weight, group=group, where=row_filter
+        name=name,
+        label=label,
+        loss=loss,
+        metric=metric_name,
+        direction=direction,
+        pos_weight=pos_weight,
+        group=group,
+        where=row_filter,
+        output=output,
+        base=base if user_loss or is_target(metric_name) else "",
     )
 
 
-def _parse_model(t: Table) -> ModelSpec:
+def _parse_model(t: Table, base: str = "") -> ModelSpec:
     from paretomoo.models import MODELS
 
     kind = t.choice("type", list(MODELS), "shared_bottom")
     t.only_for(ModelSpec, kind, "type")
+    if kind == "module":
+        factory = t.get("factory", str, None, 'factory = "my_model:build"')
+        if not factory:
+            raise UserError(
+                'spec key \'model.factory\' is missing: type = "module" builds your nn.Module; write factory = "my_model:build" '
+                '(a function in my_model.py beside the spec)'
+            )
+        if not is_target(factory):
+            raise UserError(f'spec key \'model.factory\': {factory!r} is not an import path; write "package.module:build" or "file.py:build"')
+        m = ModelSpec(
+            type=kind,
+            factory=factory,
+            options=freeze(t.get("options", dict, {}, "options = { hidden = 64 }")),
+            population=t.choice("population", list(POPULATION_MODES), "auto"),
+            base=base,
+        )
+        t.done()
+        return m
     m = ModelSpec(
         type=kind,
         embedding_dim=t.positive("embedding_dim", int, ModelSpec.embedding_dim, "embedding_dim = 8"),

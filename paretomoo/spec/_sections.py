@@ -44,6 +44,16 @@ class TaskSpec:
     # Rows on which the task's loss and metrics are computed (a condition on the
     # data's labels, e.g. "click == 1" for a conversion rate); None = every row.
     where: str | None = None
+    # what the model's score for the task is: "logit", "probability" or "value"; None = the loss's own
+    # (a logit for bce, a value for mse and a user loss); see paretomoo.tasks
+    output: str | None = None
+    # the spec file's folder: a loss or metric given as an import path ("my_losses:focal") is imported from there
+    base: str = field(default="", compare=False)
+
+    @property
+    def kind(self) -> str:
+        """What the model outputs for the task: ``logit``, ``probability`` or ``value``."""
+        return self.output or ("logit" if self.loss == "bce" else "value")
 
     @property
     def objective(self) -> str:
@@ -51,22 +61,36 @@ class TaskSpec:
         return f"{self.name}_{self.metric}"
 
 
+# [[tasks]] output values: what a model's score for the task is (paretomoo.tasks turns it into what losses and metrics read)
+OUTPUTS = ("logit", "probability", "value")
+
+
 # Fields that apply to some model types only carry metadata {"for": types}: the
 # parser refuses them elsewhere, and the result hash leaves them out elsewhere
 # (so adding a field never changes the hash of an existing study).
 _EXPERTS = {"for": ("mmoe", "ple")}
+_BUILT_IN = {"for": ("shared_bottom", "mmoe", "ple")}
+_MODULE = {"for": ("module",)}
+# [model] population values for type = "module": how its members run (paretomoo.models._module)
+POPULATION_MODES = ("auto", "vmap", "sequential")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     type: str = "shared_bottom"
-    embedding_dim: int = 8  # every categorical column
+    embedding_dim: int = field(default=8, metadata=_BUILT_IN)  # every categorical column
     bottom: tuple[int, ...] = field(default=(64, 16), metadata={"for": ("shared_bottom",)})
-    tower: tuple[int, ...] = (16,)
+    tower: tuple[int, ...] = field(default=(16,), metadata=_BUILT_IN)
     experts: int = field(default=4, metadata=_EXPERTS)  # mmoe: experts; ple: shared experts per level
     expert: tuple[int, ...] = field(default=(64, 32), metadata=_EXPERTS)  # widths of each expert's MLP
     task_experts: int = field(default=1, metadata={"for": ("ple",)})  # per task and level
     levels: int = field(default=1, metadata={"for": ("ple",)})  # extraction levels; 1 = CGC
+    # type = "module": the user's nn.Module, built by factory(tasks=[...], **options) (paretomoo.models._module)
+    factory: str = field(default="", metadata=_MODULE)
+    options: tuple[tuple[str, Any], ...] = field(default=(), metadata=_MODULE)
+    # how the members run: "vmap" (all at once), "sequential" (one after another), "auto" (the faster, timed)
+    population: str = field(default="auto", metadata={"for": ("module",), "hash": False})
+    base: str = field(default="", compare=False, metadata={"for": ("module",), "hash": False})  # the spec file's folder
 
 
 @dataclass(frozen=True)
@@ -172,7 +196,10 @@ class StudySpec:
         """
         payload: dict[str, Any] = {
             "data": self.data.hashed(),
-            "tasks": [{k: v for k, v in dataclasses.asdict(t).items() if not (k == "where" and v is None)} for t in self.tasks],
+            "tasks": [
+                {k: v for k, v in dataclasses.asdict(t).items() if not (k in ("where", "output") and v is None) and k != "base"}
+                for t in self.tasks
+            ],
             "model": _applicable(self.model, self.model.type),
             "training": {k: v for k, v in dataclasses.asdict(self.training).items() if k not in ("device", "population", "workers")},
             "lambda": dataclasses.asdict(self.lam),

@@ -254,6 +254,9 @@ class Store:
             "by_seed": {str(s): v for s, v in sorted(done.items())},
             "run": {"seed": min(done), "seeds": sorted(done), "seconds": round(agg.seconds, 4), "device": device},
         }
+        first = done[min(done)]
+        if "population" in first:  # "native" (a built-in model), "vmap" or "sequential" (a user module), and the pass's size
+            attrs["run"].update(population=first["population"], members=first.get("members"))
         if agg.failed is not None:
             return {**attrs, "fail_reason": agg.failed}, None
         attrs.update(val=agg.val, test=agg.test, val_se=agg.val_se, test_se=agg.test_se)

@@ -36,6 +36,8 @@ def seed_result(r: MemberResult) -> dict[str, Any]:
         "seconds": round(r.seconds, 4),
         "val_boot_se": r.val_boot_se,
         "test_boot_se": r.test_boot_se,
+        "population": r.population,  # how the members of its training pass ran, and how many there were
+        "members": r.members,
     }
     if r.val_dev is not None and r.failed is None:
         out["val_dev"] = encode_deviations(r.val_dev)
