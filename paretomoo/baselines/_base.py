@@ -50,12 +50,32 @@ def is_task_specific(name: str, levels: int = 1) -> bool:
     return gate is not None and int(gate.group(1)) >= levels - 2
 
 
-def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """``(shared, specific)``: the model's parameters split by ``is_task_specific``, in ``named_parameters`` order."""
-    levels = getattr(model, "levels", None)
-    n_levels = len(levels) if isinstance(levels, nn.ModuleList) else 1
+def split_parameters(model: nn.Module, losses: torch.Tensor | None = None) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """``(shared, specific)``, in ``named_parameters`` order.
+
+    A built-in model's parameters are split by name (``is_task_specific``: its
+    towers are fused across tasks, so every task's gradient reaches them). A
+    user's module (``ModulePopulation``) is split by its graph: a parameter is
+    shared when the losses ``losses[T]`` of two or more tasks reach it (found
+    once, on the first batch).
+    """
+    from paretomoo.models._module import ModulePopulation
+
     shared: list[nn.Parameter] = []
     specific: list[nn.Parameter] = []
+    if isinstance(model, ModulePopulation):
+        if losses is None:
+            raise ValueError("a user module's parameters are split by the task losses that reach them; pass the first batch's losses")
+        named = list(model.named_parameters())
+        reached = [0] * len(named)
+        for i in range(losses.shape[0]):
+            grads = torch.autograd.grad(losses[i], [p for _, p in named], retain_graph=True, allow_unused=True)
+            reached = [r + (g is not None) for r, g in zip(reached, grads, strict=True)]
+        for (_, p), r in zip(named, reached, strict=True):
+            (shared if r >= 2 else specific).append(p)
+        return shared, specific
+    levels = getattr(model, "levels", None)
+    n_levels = len(levels) if isinstance(levels, nn.ModuleList) else 1
     for name, p in model.named_parameters():
         (specific if is_task_specific(name, n_levels) else shared).append(p)
     return shared, specific

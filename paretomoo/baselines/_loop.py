@@ -16,8 +16,9 @@ import time
 import numpy as np
 import torch
 
+from paretomoo import _batches
 from paretomoo.baselines._base import Method, split_parameters
-from paretomoo.tasks import task_loss
+from paretomoo.models import PopulationModel
 from paretomoo.trainer import MemberResult, Trainer, _adamw
 
 
@@ -35,7 +36,7 @@ def train(trainer: Trainer, method: Method, seed: int) -> MemberResult:
     if trainer.device.type == "cuda":
         torch.use_deterministic_algorithms(True, warn_only=True)  # as Trainer._fit: reproducible weights
     try:
-        model = trainer.new_model(1, seed)
+        model = trainer.new_population([seed])
         bad_epoch, lam = _train(trainer, model, method, seed)
         if trainer.device.type == "cuda":
             torch.cuda.synchronize()
@@ -48,30 +49,28 @@ def train(trainer: Trainer, method: Method, seed: int) -> MemberResult:
     return result
 
 
-def _train(trainer: Trainer, model: torch.nn.Module, method: Method, seed: int) -> tuple[int, np.ndarray]:
+def _train(trainer: Trainer, model: PopulationModel, method: Method, seed: int) -> tuple[int, np.ndarray]:
     """The training loop: ``(bad_epoch, lam[T])``, ``bad_epoch`` -1 or the 1-based epoch whose loss became NaN/inf."""
-    cfg, data, tasks = trainer.spec.training, trainer.train, trainer.spec.tasks
+    cfg, tasks = trainer.spec.training, trainer.spec.tasks
     n_tasks = len(tasks)
-    shared, specific = split_parameters(model)
     own = method.setup(n_tasks, trainer.device, seed)
     opts = [_adamw(list(model.parameters()), cfg.lr, cfg.weight_decay)]
     if own:
         opts.append(_adamw(own, cfg.lr, 0.0))  # a method's own weights are not decayed towards 0
-    gen = torch.Generator().manual_seed(seed)
-    n = len(data)
 
-    def batch_losses(num: torch.Tensor, cat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        pred = model(num, cat)[0]  # [B, T]
-        return torch.stack([task_loss(t, pred[:, i], y[:, i], trainer.pos_weight[i], trainer.loss_scale[i]) for i, t in enumerate(tasks)])
+    def batch_losses(batch: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        return trainer.losses(model(batch), y)[0]  # [T]
 
+    shared: list[torch.nn.Parameter] | None = None
+    specific: list[torch.nn.Parameter] = []
     lam = np.full(n_tasks, np.nan)
-    for epoch in range(cfg.epochs):
-        perm = torch.randperm(n, generator=gen).to(trainer.device)
+    model.train()
+    for epoch, batches in _batches.epochs(trainer.train, [seed], cfg.batch_size, 0, cfg.epochs):
         total, steps = torch.zeros(n_tasks, dtype=torch.float64, device=trainer.device), 0
-        for begin in range(0, n, cfg.batch_size):
-            idx = perm[begin : begin + cfg.batch_size]
-            num, cat, y = data.num.index_select(0, idx), data.cat.index_select(0, idx), data.y.index_select(0, idx)
-            losses = batch_losses(num, cat, y)  # [T]
+        for batch, y, _ in batches:
+            losses = batch_losses(batch, y)  # [T]
+            if shared is None:
+                shared, specific = split_parameters(model, losses)
             if not bool(torch.isfinite(losses).all()):
                 if steps:
                     lam = _normalised(total)
@@ -82,9 +81,9 @@ def _train(trainer: Trainer, model: torch.nn.Module, method: Method, seed: int) 
             for opt in opts:
                 opt.step()
 
-            def recompute(num: torch.Tensor = num, cat: torch.Tensor = cat, y: torch.Tensor = y) -> torch.Tensor:
+            def recompute(batch: dict[str, torch.Tensor] = batch, y: torch.Tensor = y) -> torch.Tensor:
                 with torch.no_grad():
-                    return batch_losses(num, cat, y)
+                    return batch_losses(batch, y)
 
             method.after_step(recompute)
             total += weights.detach().to(total)

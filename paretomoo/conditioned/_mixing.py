@@ -18,12 +18,13 @@ points gathered around one compromise while mixing reached every task's end
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
 from paretomoo.models import ModelShape, PopulationModel, build_model
+from paretomoo.models._module import ModulePopulation
 from paretomoo.spec import ModelSpec
 
 
@@ -41,13 +42,22 @@ class Mixture(nn.Module):
         self._templates: dict[int, PopulationModel] = {}
 
     def mixed(self, lam: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The weights of R × M mixed models: ``lam[R, M, T]`` → {name: ``[R·M, ...]``}."""
+        """The weights of R × M mixed models: ``lam[R, M, T]`` → {name: ``[R·M, ...]``}; a user module's stacked
+        buffers too (floats mixed like weights, others taken from each model's first anchor)."""
         r, m, t = lam.shape
         out = {}
-        for name, p in self.anchors.named_parameters():
+        for name, p in [*self.anchors.named_parameters(), *self._stacked_buffers()]:
+            if not p.is_floating_point():
+                out[name] = p.view(r, t, *p.shape[1:])[:, :1].expand(r, m, *p.shape[1:]).reshape(r * m, *p.shape[1:])
+                continue
             a = p.reshape(r, t, -1)  # [R, T, numel of one member]
             out[name] = torch.bmm(lam.to(p.dtype), a).view(r * m, *p.shape[1:])
         return out
+
+    def _stacked_buffers(self) -> list[tuple[str, torch.Tensor]]:
+        """Buffers with a population axis (a user module's, see ``ModulePopulation``); the built-in models' buffers
+        do not depend on the member."""
+        return list(self.anchors.named_buffers()) if isinstance(self.anchors, ModulePopulation) else []
 
     def template(self, n: int) -> PopulationModel:
         """An architecture of population n whose parameters ``functional_call`` replaces (its buffers are used)."""
@@ -60,13 +70,22 @@ class Mixture(nn.Module):
             own = dict(self.anchors.named_buffers())
             with torch.no_grad():
                 for name, buf in model.named_buffers():
-                    buf.copy_(own[name])
-            self._templates[n] = model.eval()
-        return self._templates[n]
+                    if own[name].shape == buf.shape:  # a user module's stacked buffers come mixed (``mixed``)
+                        buf.copy_(own[name])
+            self._templates[n] = model
+        return self._templates[n].train(self.anchors.training)  # Dropout while the anchors train, none while they are measured
 
-    def forward(self, lam: torch.Tensor, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+    def updates_buffers(self) -> bool:
+        """Whether the model keeps running statistics that training updates in place (BatchNorm): a mix of weights
+        cannot carry them."""
+        base = getattr(self.anchors, "base", None)
+        return base is not None and any(
+            isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.track_running_stats for mod in base.modules()
+        )
+
+    def forward(self, lam: torch.Tensor, batch: Mapping[str, torch.Tensor], stacked: bool = False) -> torch.Tensor:
         n = lam.shape[0] * lam.shape[1]
-        return torch.func.functional_call(self.template(n), self.mixed(lam), (num, cat))
+        return torch.func.functional_call(self.template(n), self.mixed(lam), (batch,), {"stacked": stacked})
 
     def state(self) -> dict[str, torch.Tensor]:
         return {name: p.detach().cpu().clone() for name, p in self.anchors.named_parameters()}
@@ -83,7 +102,7 @@ def _device(model: nn.Module) -> torch.device:
 
 class Mixed(nn.Module):
     """Fixed mixes as the population model ``Trainer.predict`` takes: ``population`` = R·M members,
-    ``forward(num, cat)`` → ``[R·M, B, T]``."""
+    ``forward(batch)`` → ``[R·M, B, T]``."""
 
     def __init__(self, mixture: Mixture, lam: torch.Tensor) -> None:
         super().__init__()
@@ -92,8 +111,10 @@ class Mixed(nn.Module):
         with torch.no_grad():
             self.weights = mixture.mixed(lam)
 
-    def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
-        return torch.func.functional_call(self.mixture.template(self.population), self.weights, (num, cat))
+    def forward(self, batch: Mapping[str, torch.Tensor] | torch.Tensor, cat: torch.Tensor | None = None) -> torch.Tensor:
+        if not isinstance(batch, Mapping):  # model(num, cat), as an exported built-in model is called
+            batch = {"num": batch, "cat": cat}
+        return torch.func.functional_call(self.mixture.template(self.population), self.weights, (batch,))
 
 
 class ConditionedModel(nn.Module):
@@ -117,7 +138,9 @@ class ConditionedModel(nn.Module):
         self.tasks = list(tasks)
         self.register_buffer("lam", torch.as_tensor(list(lam), dtype=torch.float32))
 
-    def forward(self, num: torch.Tensor, cat: torch.Tensor, lam: torch.Tensor | Sequence[float] | None = None) -> torch.Tensor:
+    def forward(
+        self, num: torch.Tensor | Mapping[str, torch.Tensor], cat: torch.Tensor | None = None, lam: torch.Tensor | Sequence[float] | None = None
+    ) -> torch.Tensor:
         w = self.lam if lam is None else torch.as_tensor(lam, dtype=torch.float32, device=self.lam.device)
         w = w.unsqueeze(0) if w.dim() == 1 else w
         if (

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from paretomoo import _batches
 from paretomoo.conditioned._mixing import Mixed, Mixture
 from paretomoo.data._tensors import TensorSplit
 from paretomoo.errors import UserError
 from paretomoo.space import LambdaSpace
-from paretomoo.tasks import metrics_many, task_loss
+from paretomoo.tasks import metrics_many
 from paretomoo.trainer import EVAL_MEMBER_ROWS, Trainer, _adamw
 
 # λ drawn per model and step. Each draw is one mix of the anchors through the batch (the population axis), so a
@@ -49,36 +50,21 @@ def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], al
     and step (drawn from a generator seeded by ``seed`` and the training seeds); a one-line error if the loss diverges."""
     spec, cfg = trainer.spec, trainer.spec.training
     mix = Mixture(trainer.shape, spec.model, seeds, trainer.device)
+    if mix.updates_buffers():
+        raise UserError(
+            'optimizer = "conditioned" mixes weights, and this model keeps statistics that training updates (BatchNorm\'s '
+            "running mean and variance), which a mix of weights does not carry; use another optimizer, or LayerNorm in place of BatchNorm"
+        )
     opt = _adamw(list(mix.anchors.parameters()), cfg.lr, cfg.weight_decay)
     r, m, t = len(seeds), samples, len(spec.tasks)
-    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     rng = np.random.default_rng([int(seed), *(int(s) for s in seeds)])
-    member = torch.arange(r, device=trainer.device).repeat_interleave(m)  # model r's M mixes read model r's rows
-    data, n = trainer.train, len(trainer.train)
+    mix.anchors.train()
     bad = torch.zeros((), dtype=torch.bool, device=trainer.device)
-    for epoch in range(cfg.epochs):
-        perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(trainer.device)  # [R, n]
-        for begin in range(0, n, cfg.batch_size):
-            if r == 1:
-                idx = perms[0, begin : begin + cfg.batch_size]
-                num, cat, y = data.num.index_select(0, idx), data.cat.index_select(0, idx), data.y.index_select(0, idx)
-            else:
-                rows = perms[:, begin : begin + cfg.batch_size].index_select(0, member)  # [R·M, B]
-                shape = (r * m, rows.shape[1])
-                flat = rows.flatten()
-                num = data.num.index_select(0, flat).view(*shape, -1)
-                cat = data.cat.index_select(0, flat).view(*shape, -1)
-                y = data.y.index_select(0, flat).view(*shape, -1)
+    # model r's M mixes read model r's rows, in the order a fixed-λ trial of its seed reads them
+    for epoch, batches in _batches.epochs(trainer.train, [s for s in seeds for _ in range(m)], cfg.batch_size, 0, cfg.epochs):
+        for batch, y, stacked in batches:
             lam = torch.as_tensor(sample_lambda(space, rng, r * m, alpha), dtype=torch.float32, device=trainer.device)
-            pred = mix(lam.view(r, m, t), num, cat)  # [R·M, B, T]
-            losses = torch.stack(
-                [
-                    task_loss(task, pred[..., i], y[..., i], trainer.pos_weight[i], trainer.loss_scale[i])
-                    for i, task in enumerate(spec.tasks)
-                ],
-                dim=1,
-            )  # [R·M, T]
-            per = (lam * losses).sum(dim=1)
+            per = (lam * trainer.losses(mix(lam.view(r, m, t), batch, stacked), y)).sum(dim=1)  # [R·M]
             bad |= ~torch.isfinite(per).all()
             opt.zero_grad(set_to_none=True)
             (per.sum() / m).backward()
@@ -90,9 +76,10 @@ def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], al
 
 def _predict(model: Mixed, split: TensorSplit) -> torch.Tensor:
     """Scores ``[R·c, n, T]`` of the mixed models for every row of a split."""
-    device = split.num.device.type
+    device = split.y.device.type
     rows = max(256, MEMBER_ROWS.get(device, EVAL_MEMBER_ROWS["cuda"]) // model.population)
-    return torch.cat([model(split.num[i : i + rows], split.cat[i : i + rows]) for i in range(0, len(split), rows)], dim=1)
+    model.mixture.anchors.eval()
+    return torch.cat([model(split.rows(i, i + rows)) for i in range(0, len(split), rows)], dim=1)
 
 
 def measure_mixture(trainer: Trainer, mix: Mixture, lam: np.ndarray, chunk: int = CHUNK) -> list[list[dict[str, Any]]]:

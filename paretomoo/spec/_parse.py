@@ -111,6 +111,7 @@ def parse_spec(raw: dict[str, Any], *, source_text: str = "", base: str = "") ->
         search=search,
         lam=lam,
         source_text=source_text,
+        base=base,
     )
 
 

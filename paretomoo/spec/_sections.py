@@ -171,6 +171,8 @@ class StudySpec:
     search: SearchSpec
     lam: LambdaSpec
     source_text: str = field(default="", compare=False, repr=False)
+    # the spec file's folder: relative data paths and the user's import paths (factory, loader, losses, metrics) start there
+    base: str = field(default="", compare=False, repr=False)
 
     @property
     def task_names(self) -> list[str]:

@@ -123,6 +123,7 @@ class Store:
                 "spec_text": spec.source_text,
                 "artifacts": str(artifacts_folder(url, spec.name, spec.artifacts)),
                 "paretomoo_version": __version__,
+                "spec_base": spec.base,  # the spec file's folder: the user's import paths and relative data paths start there
             }
             if data.get("fingerprint") is not None:
                 attrs["data_fingerprint"] = data["fingerprint"]
@@ -155,7 +156,7 @@ class Store:
             raise UserError(f"study {name!r} in {safe_url(url)} was not made by paretomoo (it has no stored spec)")
         if spec is None or spec.result_hash() != study.user_attrs.get("spec_hash"):
             # The stored spec is the truth about what the trials computed; its data folder is the one the study was made with.
-            spec = parse_spec(tomllib.loads(text), source_text=text)
+            spec = parse_spec(tomllib.loads(text), source_text=text, base=study.user_attrs.get("spec_base", ""))
             if study.user_attrs.get("data_dir"):
                 spec = spec.replace(data={"data_dir": study.user_attrs["data_dir"]})
         elif study.user_attrs.get("data_dir"):
