@@ -155,7 +155,7 @@ def film_arm(trainer: Any, seed: int) -> dict[str, Any]:
     from paretomoo.models._shared_bottom import _linears
     from paretomoo.space import LambdaSpace
     from paretomoo.tasks import metrics_many, task_loss
-    from paretomoo.trainer import _adamw
+    from paretomoo.trainer import adamw
 
     spec, cfg = trainer.spec, trainer.spec.training
     space = LambdaSpace(spec.task_names, spec.lam)
@@ -177,7 +177,7 @@ def film_arm(trainer: Any, seed: int) -> dict[str, Any]:
             h = torch.relu(torch.baddbmm(b, h, w))
         return base.outputs(base.towers.scores(h))[0]  # [B, T]
 
-    opt = _adamw(list(base.parameters()), cfg.lr, cfg.weight_decay)
+    opt = adamw(list(base.parameters()), cfg.lr, cfg.weight_decay)
     opt.add_param_group({"params": list(film.parameters()), "lr": cfg.lr * FILM_LR, "weight_decay": cfg.weight_decay})
     gen = torch.Generator().manual_seed(cfg.seed + seed)
     rng = np.random.default_rng(seed)

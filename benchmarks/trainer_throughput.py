@@ -115,7 +115,7 @@ from paretomoo.data import Dataset, Split, load_data  # noqa: E402
 from paretomoo.models import ModelShape, flops_per_row  # noqa: E402
 from paretomoo.spec import StudySpec, load_spec  # noqa: E402
 from paretomoo.tasks import all_metrics, task_loss  # noqa: E402
-from paretomoo.trainer import Trainer, _adamw  # noqa: E402
+from paretomoo.trainer import Trainer, adamw  # noqa: E402
 
 # A repeat whose two matmul peaks (before and after) differ by more than this share of the
 # higher one was disturbed by other work on the machine; counted per arm (``disturbed_rounds``).
@@ -478,7 +478,7 @@ class VmapRunner:
         """Trainer._train's loop on a fresh stack of K models, stopped after ``steps`` optimizer steps."""
         cfg, trainer = self.spec.training, self.trainer
         model = self.build()
-        opt = _adamw(list(model.params.values()), cfg.lr, cfg.weight_decay)
+        opt = adamw(list(model.params.values()), cfg.lr, cfg.weight_decay)
         gen = torch.Generator().manual_seed(cfg.seed)
         data, n = trainer.train, len(trainer.train)
         bad = torch.zeros(self.k, dtype=torch.bool, device=trainer.device)

@@ -127,7 +127,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "not enough memory" in text)
 
 
-def _adamw(params: list[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
+def adamw(params: list[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW over every parameter at once (``foreach``).
 
     Not the fused kernel: on a CPU it updates a tensor's last elements (those
@@ -208,7 +208,7 @@ class Trainer:
         (about a second on a 2-core CPU); a worker process does it while it
         starts, beside the study's own start-up, rather than in its first pass.
         """
-        _adamw([torch.nn.Parameter(torch.zeros(1, device=self.device))], self.spec.training.lr, self.spec.training.weight_decay)
+        adamw([torch.nn.Parameter(torch.zeros(1, device=self.device))], self.spec.training.lr, self.spec.training.weight_decay)
 
     def member_bytes(self) -> int:
         """An estimate of the device memory one population member needs while it trains.
@@ -321,11 +321,11 @@ class Trainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
         try:
             model = self.new_population(seeds)
-            opt = _adamw(list(model.parameters()), self.spec.training.lr, self.spec.training.weight_decay)
+            opt = adamw(list(model.parameters()), self.spec.training.lr, self.spec.training.weight_decay)
             ideal = None if start is None else _resume(model, opt, start, self.device)
             lam = torch.as_tensor(rows, dtype=torch.float32, device=self.device)
             bad_epoch, ideal = self._train(model, opt, lam, seeds, first, last, ideal)
-            results = self._evaluate(model, rows, bad_epoch)
+            results = self.evaluate(model, rows, bad_epoch)
             if last < self.spec.training.epochs:
                 for k, r in enumerate(results):
                     r.checkpoint = None if r.failed else _checkpoint(model, opt, ideal, k, last)
@@ -433,7 +433,8 @@ class Trainer:
                 out[m][t.name] = metric_replicates(t, scores[m, :, i], split.y[:, i], split.groups.get(i), w)
         return out
 
-    def _evaluate(self, model: PopulationModel, lam: np.ndarray, bad_epoch: list[int]) -> list[MemberResult]:
+    def evaluate(self, model: PopulationModel, lam: np.ndarray, bad_epoch: list[int]) -> list[MemberResult]:
+        """Measure every member of a trained ``model`` (``lam[K, T]``; ``bad_epoch[k]`` ≥ 0: member k diverged then)."""
         val_scores, test_scores = self.predict(model, self.val), self.predict(model, self.test)
         val, test = self._metrics(val_scores, self.val), self._metrics(test_scores, self.test)
         val_reps, test_reps = self._bootstrap(val_scores, "val"), self._bootstrap(test_scores, "test")

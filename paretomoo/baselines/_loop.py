@@ -1,12 +1,12 @@
 """One training under an adaptive-weighting method, on the terms of a fixed-λ trial.
 
-The same data, model, initial weights, optimizer (``trainer._adamw``: AdamW at
+The same data, model, initial weights, optimizer (``trainer.adamw``: AdamW at
 the spec's lr and weight decay), epochs, batch size and batch order
 (``torch.randperm`` from a CPU generator seeded with the training seed, one
 permutation per epoch, as ``Trainer._train`` draws them), and the same task
 losses; only how the losses become gradients differs (``Method.backward``).
 The model has one member: a method reads one model's per-task gradients.
-Measured by ``Trainer._evaluate``, so the result carries what a trial carries.
+Measured by ``Trainer.evaluate``, so the result carries what a trial carries.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 from paretomoo import _batches
 from paretomoo.baselines._base import Method, split_parameters
 from paretomoo.models import PopulationModel
-from paretomoo.trainer import MemberResult, Trainer, _adamw
+from paretomoo.trainer import MemberResult, Trainer, adamw
 
 
 def train(trainer: Trainer, method: Method, seed: int) -> MemberResult:
@@ -41,7 +41,7 @@ def train(trainer: Trainer, method: Method, seed: int) -> MemberResult:
         if trainer.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        result = trainer._evaluate(model, lam[None], [bad_epoch])[0]
+        result = trainer.evaluate(model, lam[None], [bad_epoch])[0]
     finally:
         torch.use_deterministic_algorithms(deterministic)
     result.seconds = seconds
@@ -54,9 +54,9 @@ def _train(trainer: Trainer, model: PopulationModel, method: Method, seed: int) 
     cfg, tasks = trainer.spec.training, trainer.spec.tasks
     n_tasks = len(tasks)
     own = method.setup(n_tasks, trainer.device, seed)
-    opts = [_adamw(list(model.parameters()), cfg.lr, cfg.weight_decay)]
+    opts = [adamw(list(model.parameters()), cfg.lr, cfg.weight_decay)]
     if own:
-        opts.append(_adamw(own, cfg.lr, 0.0))  # a method's own weights are not decayed towards 0
+        opts.append(adamw(own, cfg.lr, 0.0))  # a method's own weights are not decayed towards 0
 
     def batch_losses(batch: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
         return trainer.losses(model(batch), y)[0]  # [T]

@@ -23,7 +23,7 @@ from paretomoo.data._tensors import TensorSplit
 from paretomoo.errors import UserError
 from paretomoo.space import LambdaSpace
 from paretomoo.tasks import metrics_many
-from paretomoo.trainer import EVAL_MEMBER_ROWS, Trainer, _adamw
+from paretomoo.trainer import EVAL_MEMBER_ROWS, Trainer, adamw
 
 # λ drawn per model and step. Each draw is one mix of the anchors through the batch (the population axis), so a
 # step costs about a population pass of that many λ. benchmarks/conditioned.py (demo at 60,000 rows, 5 seeds, HV ÷ a
@@ -55,7 +55,7 @@ def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], al
             'optimizer = "conditioned" mixes weights, and this model keeps statistics that training updates (BatchNorm\'s '
             "running mean and variance), which a mix of weights does not carry; use another optimizer, or LayerNorm in place of BatchNorm"
         )
-    opt = _adamw(list(mix.anchors.parameters()), cfg.lr, cfg.weight_decay)
+    opt = adamw(list(mix.anchors.parameters()), cfg.lr, cfg.weight_decay)
     r, m, t = len(seeds), samples, len(spec.tasks)
     rng = np.random.default_rng([int(seed), *(int(s) for s in seeds)])
     mix.anchors.train()
