@@ -28,6 +28,7 @@ from paretomoo.errors import UserError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from paretomoo.confirm import Confirmation
     from paretomoo.decide import Constraint
     from paretomoo.noise import Noise
     from paretomoo.spec import StudySpec
@@ -60,7 +61,10 @@ class Pick:
     ``within`` are the trials within noise of it on every objective, ``stability``
     the share of replicates of the trials' means whose own pick is it or one of
     those (None where the study holds no noise estimate), ``verdict`` the conflict
-    verdict, ``seed_noise`` the retrainings asked for with ``noise=N``.
+    verdict, ``seed_noise`` the retrainings asked for with ``noise=N`` and
+    ``confirmation`` whether they land within the trial's interval
+    (``paretomoo.confirm``), ``order`` the trial numbers in the rule's order (the
+    pick first), ``method`` the rule.
     """
 
     trial: int
@@ -72,6 +76,9 @@ class Pick:
     noise_covered: str
     verdict: str | None
     seed_noise: Noise | None = None
+    confirmation: Confirmation | None = None
+    order: tuple[int, ...] = ()
+    method: str = ""
 
     def lines(self) -> list[str]:
         """The firmness of the pick, in the words the command line prints."""
@@ -93,11 +100,13 @@ WITHIN_SHOWN = 20  # trials named in the "within noise" line; a conditioned stud
 
 @dataclass(frozen=True)
 class Exported:
-    """An export folder, the pick it holds, and how well it re-measured (``verified``: max |Δ|, None if not checked)."""
+    """An export folder, the pick it holds, and how well it re-measured (``verified``: max |Δ|, None if not checked);
+    ``fluke``: the pick's failed confirmation when a confirmed candidate was exported in its place."""
 
     path: Path
     pick: Pick
     verified: float | None
+    fluke: Confirmation | None = None
 
 
 class Study:
@@ -202,40 +211,83 @@ class Study:
 
     # -- decisions ---------------------------------------------------------------------
 
-    def pick(self, weights: Weights = None, constraints: Sequence[str] = (), noise: int | None = None) -> Pick:
+    def pick(self, weights: Weights = None, constraints: Sequence[str] = (), noise: int | None = None, method: str | None = None) -> Pick:
         """Choose one trade-off from the front and say why.
 
         Args:
-            weights: preference per objective, ``"click_auc=2,fraud_pr_auc=1"`` or a mapping
-                (default: the knee of the front).
+            weights: preference per objective, ``"click_auc=2,fraud_pr_auc=1"`` or a mapping.
             constraints: bounds such as ``"fraud_pr_auc>=0.30"``, or with a confidence
                 ``"fraud_pr_auc>=0.30@0.9"``.
-            noise: retrain the chosen λ under this many (≥ 2) other seeds and attach the spread.
+            noise: retrain the chosen λ under this many (≥ 2) other seeds, attach the spread and
+                whether it confirms the trial's stored metrics (``Pick.confirmation``).
+            method: ``"balanced"`` (default), ``"knee"``, ``"weights"`` (default with weights) or
+                ``"pseudo-weights"``; ``paretomoo.decide`` states each rule.
 
         Returns:
             The pick: trial, reason, and its firmness under noise.
         """
-        from paretomoo.decide import pick, stability
+        from paretomoo.decide import chance_levels, pick, resolve_method, stability
         from paretomoo.summary import LEVEL
 
         s = self.summary
         if not s.complete:
             raise UserError(f"study {self.name!r} has no complete trial yet; run it first (paretomoo run SPEC)")
         w, cs = self._preferences(weights, constraints)
+        method = resolve_method(method, w)
         labels = [f"trial {r.number}" for r in s.complete]
-        choice = pick(s.values, s.names, s.directions, weights=w, constraints=cs, labels=labels, evidence=s.evidence)
+        chance = chance_levels([t.metric for t in self.spec.tasks], s.directions, s.values)
+        lam = np.array([[r.lam.get(t, np.nan) for t in self.spec.task_names] for r in s.complete])
+        choice = pick(
+            s.values,
+            s.names,
+            s.directions,
+            method=method,
+            weights=w,
+            constraints=cs,
+            labels=labels,
+            evidence=s.evidence,
+            chance=chance,
+            lam=lam,
+            level=LEVEL,
+        )
         rec = s.complete[choice.index]
         within: list[int] = []
         share: float | None = None
         replicates = 0
         covered = ""
         if s.evidence is not None:
-            st = stability(s.evidence, choice.index, s.names, s.directions, weights=w, constraints=cs, level=LEVEL)
+            st = stability(
+                s.evidence,
+                choice.index,
+                s.names,
+                s.directions,
+                method=method,
+                weights=w,
+                constraints=cs,
+                chance=chance,
+                lam=lam,
+                level=LEVEL,
+            )
             within, share, replicates = [s.complete[i].number for i in st.within], st.share, st.replicates
             covered = "seed and row noise" if s.evidence.seed_noise_measured else "row noise only: seed noise not measured"
         verdict = s.verdict.text if s.verdict is not None else None
-        seeds = self._seed_noise(rec, noise) if noise else None
-        return Pick(rec.number, rec, choice.reason, within, share, replicates, covered, verdict, seeds)
+        order = tuple(s.complete[i].number for i in choice.order)
+        chosen = Pick(rec.number, rec, choice.reason, within, share, replicates, covered, verdict, order=order, method=method)
+        return self._confirmed(chosen, noise)[0] if noise else chosen
+
+    def _confirmed(self, chosen: Pick, n: int, candidates: int = 0) -> tuple[Pick, list[Confirmation]]:
+        """``chosen`` with its seed noise and confirmation under ``n`` fresh seeds, and when that fails, the
+        confirmations of the next ``candidates`` trials in its rule's order (one training pass)."""
+        from paretomoo.confirm import confirm_trials
+        from paretomoo.summary import LEVEL
+
+        [own] = confirm_trials(self.spec, [chosen.record], n, LEVEL)
+        chosen = dataclasses.replace(chosen, seed_noise=own.noise, confirmation=own)
+        if own.holds or not candidates:
+            return chosen, []
+        by_number = {r.number: r for r in self.summary.complete}
+        nxt = [by_number[t] for t in chosen.order if t != chosen.trial][:candidates]
+        return chosen, confirm_trials(self.spec, nxt, n, LEVEL) if nxt else []
 
     def _preferences(self, weights: Weights, constraints: Sequence[str]) -> tuple[np.ndarray | None, list[Constraint]]:
         from paretomoo.decide import parse_constraint, parse_weights
@@ -247,16 +299,6 @@ class Study:
             constraints = [constraints]
         return (parse_weights(weights, names) if weights else None), [parse_constraint(c, names) for c in constraints]
 
-    def _seed_noise(self, rec: Record, n: int) -> Noise:
-        from paretomoo.noise import seed_noise
-
-        if n < 2:
-            raise UserError(f"noise needs at least 2 seeds to measure a spread, got {n}")
-        # seeds after the ones the trial trained under (repeat r of a λ is training.seed + r)
-        first = self.spec.training.seed + max(rec.repeats, 1)
-        lam = np.array([rec.lam[t] for t in self.spec.task_names])
-        return seed_noise(self.spec, lam, n, self.spec.training.device, first_seed=first)
-
     def export(
         self,
         out: str | os.PathLike[str] | None = None,
@@ -266,31 +308,58 @@ class Study:
         constraints: Sequence[str] = (),
         noise: int | None = None,
         verify: bool = True,
+        method: str | None = None,
+        take_confirmed: bool = False,
     ) -> Exported:
         """Write one trial's λ, metrics, spec and weights to a folder, and check the weights re-measure.
 
         Args:
             out: the folder (default ``exports/<study>-trial<N>``).
-            trial: the trial number; default what ``pick(weights, constraints)`` chooses.
-            noise: retrain its λ under this many other seeds first; the spread goes into metrics.json.
+            trial: the trial number; default what ``pick(weights, constraints, method=method)`` chooses.
+            noise: retrain its λ under this many (≥ 2) fresh seeds first and confirm its stored metrics
+                (``paretomoo.confirm``); the spread and the confirmation go into metrics.json. A pick that
+                does not confirm (a seed fluke) is not exported: the next ``confirm.CANDIDATES`` trials in
+                its rule's order are confirmed in one pass, and the ``UserError`` names the first that holds.
+                A trial named by number is exported either way (``Pick.confirmation`` says how it went).
+            take_confirmed: with ``noise``, export that first candidate in place of a pick that does not confirm.
             verify: re-measure the exported model on the validation rows (a ``UserError`` if it differs).
         """
         from paretomoo._files import writable_folder
+        from paretomoo.confirm import CANDIDATES, replacement
         from paretomoo.export import check_exportable, export_trial, verify_export
 
-        if trial is not None and (weights or constraints):
-            raise UserError("export(trial=N) names the trial itself; drop weights and constraints, or drop trial")
+        if trial is not None and (weights or constraints or method or take_confirmed):
+            raise UserError("export(trial=N) names the trial itself; drop weights, constraints, method and take_confirmed, or drop trial")
+        if take_confirmed and not noise:
+            raise UserError("--take-confirmed needs --noise N, the fresh seeds that confirm the pick; e.g. --noise 3 --take-confirmed")
         if trial is not None:
             rec = self.store.record(trial)
             check_exportable(self.store, rec)
             chosen = Pick(rec.number, rec, "chosen by number", [], None, 0, "", None)
         else:
-            chosen = self.pick(weights, constraints)
+            chosen = self.pick(weights, constraints, method=method)
         # everything that can be refused is checked before the slow part (retraining for noise)
-        folder = writable_folder(out or f"exports/{self.name}-trial{chosen.trial}")
+        created = not Path(out or "exports").exists()
+        writable_folder(out or "exports")
+        fluke = None
         if noise:
-            chosen = dataclasses.replace(chosen, seed_noise=self._seed_noise(chosen.record, noise))
-        sn = chosen.seed_noise.to_dict(self.spec.objectives) if chosen.seed_noise is not None else None
+            chosen, others = self._confirmed(chosen, noise, CANDIDATES if trial is None else 0)
+            if chosen.confirmation is not None and not chosen.confirmation.holds and trial is None:
+                fluke = chosen.confirmation
+                try:
+                    held = replacement(fluke, others, self.spec.objectives, chosen.method, take_confirmed)
+                except UserError:
+                    if created:  # a refused export leaves no folder behind
+                        Path(out or "exports").rmdir()
+                    raise
+                reason = f"the first in the {chosen.method} order whose confirmation holds (the pick, trial {fluke.trial}, is a seed fluke)"
+                rec = next(r for r in self.summary.complete if r.number == held.trial)
+                chosen = Pick(rec.number, rec, reason, [], None, 0, "", None, held.noise, held, chosen.order, chosen.method)
+        folder = writable_folder(out or f"exports/{self.name}-trial{chosen.trial}")
+        sn = None
+        if chosen.seed_noise is not None and chosen.confirmation is not None:
+            names = self.spec.objectives
+            sn = {**chosen.seed_noise.to_dict(names), "confirmation": chosen.confirmation.to_dict(names)}
         path = export_trial(self.store, chosen.trial, folder, reason=chosen.reason, noise=sn)
         diff = None
         if verify:
@@ -299,12 +368,12 @@ class Study:
                 raise UserError(
                     f"the exported model does not reproduce the stored validation metrics (max |Δ| = {diff:.3g}); was the data changed?"
                 )
-        return Exported(path, chosen, diff)
+        return Exported(path, chosen, diff, fluke)
 
     # -- figures -----------------------------------------------------------------------
 
     def plot(self, out: str | os.PathLike[str] | None = None) -> list[Path]:
-        """Write the front figures (PNG) to ``out`` (default ``plots/<study>/``); the knee is marked."""
+        """Write the front figures (PNG) to ``out`` (default ``plots/<study>/``); the pick is marked."""
         from paretomoo._files import writable_folder
         from paretomoo.plots import write_plots
 

@@ -99,12 +99,14 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--storage", help="SQLAlchemy URL of the study store (for study names)")
     comp.add_argument("--out", help="the HTML report (default: plots/compare-<a>-vs-<b>/report.html)")
 
-    from paretomoo.baselines import METHODS
+    from paretomoo.baselines import METHODS as BASELINES
+    from paretomoo.confirm import CANDIDATES
+    from paretomoo.decide import METHODS
 
     base = sub.add_parser("baseline", help="train adaptive-weighting baselines (one model per method) and store them in the study")
     base.add_argument("spec", help="study spec (.toml); the study is created if new")
     base.add_argument(
-        "--method", action="append", required=True, help=f"one of {', '.join(METHODS)}, a comma-separated list, or all (repeatable)"
+        "--method", action="append", required=True, help=f"one of {', '.join(BASELINES)}, a comma-separated list, or all (repeatable)"
     )
     base.add_argument("--storage", help="SQLAlchemy URL of the study store (default: the spec's)")
     base.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the spec's)")
@@ -115,10 +117,34 @@ def _parser() -> argparse.ArgumentParser:
         study_cmd("pick", "choose one trade-off from the front and say why"),
         study_cmd("export", "write one trial's λ, metrics, spec and weights"),
     ):
-        c.add_argument("--weights", help='preference per objective, e.g. "click_auc=2,fraud_pr_auc=1" (default: the knee)')
+        c.add_argument(
+            "--method",
+            choices=METHODS,
+            help="the rule: balanced (default) keeps the most of each task's lift over chance where the worst task keeps least, "
+            "a task within noise of the best counting as the best; knee, the range-normalised knee of the front; weights, "
+            "balanced with a preference (the default with --weights); pseudo-weights, pymoo's pseudo-weights",
+        )
+        c.add_argument(
+            "--weights", help='preference per objective, e.g. "click_auc=2,fraud_pr_auc=1" (for --method weights or pseudo-weights)'
+        )
         c.add_argument("--constraint", action="append", default=[], help='e.g. "fraud_pr_auc>=0.30" (repeatable)')
-        c.add_argument("--noise", type=_seeds, metavar="N", help="retrain the chosen λ under N (>= 2) other seeds and show the spread")
+        c.add_argument(
+            "--noise",
+            type=_seeds,
+            metavar="N",
+            help="retrain the chosen λ under N (>= 2) other seeds, show the spread and whether it confirms the stored metrics"
+            + (
+                "; export refuses a pick that does not (a seed fluke) and names the next candidate that does"
+                if c.prog.endswith("export")
+                else ""
+            ),
+        )
         if c.prog.endswith("export"):
+            c.add_argument(
+                "--take-confirmed",
+                action="store_true",
+                help=f"with --noise: when the pick does not confirm, export the first of the next {CANDIDATES} candidates in its rule's order that does",
+            )
             c.add_argument("--trial", type=int, help="trial number (default: what pick chooses)")
             c.add_argument("--pick", action="store_true", help="export what pick chooses (the default without --trial)")
             c.add_argument("--out", help="folder (default: exports/<study>-trial<N>)")
@@ -369,25 +395,42 @@ def _baseline(args: argparse.Namespace) -> int:
 
 def _pick(args: argparse.Namespace) -> int:
     study = _open(args)
-    p = study.pick(args.weights, args.constraint, noise=args.noise)
+    p = study.pick(args.weights, args.constraint, noise=args.noise, method=args.method)
     print_choice(study.spec, p.record, p.reason)
     for line in p.lines():
         print(line)
     if p.seed_noise is not None:
         print(p.seed_noise.describe(study.spec.objectives))
+    if p.confirmation is not None:
+        print(p.confirmation.line(study.spec.objectives))
+        if not p.confirmation.holds:
+            print(f"  paretomoo export {args.study} --noise {args.noise} --take-confirmed exports the next candidate that confirms")
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     study = _open(args)
-    if args.trial is not None and (args.pick or args.weights or args.constraint):
-        raise UserError("--trial names the trial itself; drop --pick, --weights and --constraint, or drop --trial")
+    if args.trial is not None and (args.pick or args.weights or args.constraint or args.method or args.take_confirmed):
+        raise UserError(
+            "--trial names the trial itself; drop --pick, --method, --weights, --constraint and --take-confirmed, or drop --trial"
+        )
     e = study.export(
-        args.out, trial=args.trial, weights=args.weights, constraints=args.constraint, noise=args.noise, verify=not args.no_verify
+        args.out,
+        trial=args.trial,
+        weights=args.weights,
+        constraints=args.constraint,
+        noise=args.noise,
+        verify=not args.no_verify,
+        method=args.method,
+        take_confirmed=args.take_confirmed,
     )
+    if e.fluke is not None:
+        print(e.fluke.line(study.spec.objectives))
     print_choice(study.spec, e.pick.record, e.pick.reason)
     if e.pick.seed_noise is not None:
         print(e.pick.seed_noise.describe(study.spec.objectives))
+    if e.pick.confirmation is not None:
+        print(e.pick.confirmation.line(study.spec.objectives))
     print(f"exported trial {e.pick.trial} to {e.path}/ (lambda.json, metrics.json, spec.toml, model.pt)")
     if e.verified is not None:
         print(f"verified: re-measured validation metrics match the stored ones (max |Δ| = {e.verified:.2g})")

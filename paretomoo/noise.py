@@ -48,15 +48,23 @@ class Noise:
 def seed_noise(spec: StudySpec, lam: np.ndarray, n_seeds: int, device: str = "auto", first_seed: int | None = None) -> Noise:
     """Retrain ``lam[T]`` under ``n_seeds`` (≥ 2) seeds other than the study's: ``first_seed`` on (default: the
     seed after the study's; pass the one after a trial's repeats so that none is trained twice)."""
+    first = spec.training.seed + 1 if first_seed is None else first_seed
+    return seed_noise_many(spec, np.asarray(lam, dtype=np.float64)[None, :], n_seeds, device, [first])[0]
+
+
+def seed_noise_many(spec: StudySpec, lam: np.ndarray, n_seeds: int, device: str, first_seeds: list[int]) -> list[Noise]:
+    """``seed_noise`` of every row of ``lam[L, T]`` in one training pass: row l under ``first_seeds[l]`` on.
+
+    Each member's result does not depend on the others (``Trainer.fit``), so this equals L calls of ``seed_noise``.
+    """
     if n_seeds < 2:
         from paretomoo.errors import UserError
 
         raise UserError(f"--noise needs at least 2 seeds to estimate a spread, got {n_seeds}")
     trainer = Trainer(spec, load_data(spec.data), device)
-    first = spec.training.seed + 1 if first_seed is None else first_seed
-    seeds = [first + i for i in range(n_seeds)]
-    # every seed a member of one pass: each with its own initial weights and batch order
-    results = trainer.fit(np.repeat(np.asarray(lam, dtype=np.float64)[None, :], n_seeds, axis=0), seeds=seeds)
-    val = [[r.val[t.name][t.metric] for t in spec.tasks] for r in results]
-    test = [[r.test[t.name][t.metric] for t in spec.tasks] for r in results]
-    return Noise(seeds, np.array(val), np.array(test))
+    seeds = [[first + i for i in range(n_seeds)] for first in first_seeds]
+    # every seed of every λ a member of one pass: each with its own initial weights and batch order
+    results = trainer.fit(np.repeat(np.asarray(lam, dtype=np.float64), n_seeds, axis=0), seeds=[s for row in seeds for s in row])
+    val = np.array([[r.val[t.name][t.metric] for t in spec.tasks] for r in results]).reshape(len(seeds), n_seeds, -1)
+    test = np.array([[r.test[t.name][t.metric] for t in spec.tasks] for r in results]).reshape(len(seeds), n_seeds, -1)
+    return [Noise(row, v, t) for row, v, t in zip(seeds, val, test, strict=True)]

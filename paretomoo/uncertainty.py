@@ -196,15 +196,14 @@ def conflict_verdict(
     n, m = ev.means.shape
     if len(names) != m or len(labels) != n:
         raise ValueError(f"names must have {m} entries and labels {n}, got {len(names)} and {len(labels)}")
-    near = _near_best_each(ev, level)  # [n, m]
+    near = near_best(ev, level)  # [n, m]
     best = np.argmin(to_min(ev.means, ev.directions), axis=0)
     witnesses = {(j, k): (int(best[j]), int(best[k])) for j in range(m) for k in range(j + 1, m) if not (near[:, j] & near[:, k]).any()}
     trade = np.zeros((m, m), dtype=bool)
     for j, k in witnesses:
         trade[j, k] = trade[k, j] = True
     everywhere = np.flatnonzero(near.all(axis=1))
-    dist = _uniform_distance(lam, n)
-    suggested = int(min(everywhere, key=lambda t: (dist[t], -ev.p_front[t], t))) if len(everywhere) else None
+    suggested = int(preference_order(everywhere, lam, ev.p_front)[0]) if len(everywhere) else None
     if witnesses:
         lines = [f"objectives that trade off beyond noise (no trial within noise of the best on both, {level:.0%} intervals):"]
         for j in range(m):
@@ -273,16 +272,28 @@ def _within(ev: Evidence, i: int, level: float) -> np.ndarray:
     return (lo <= 0) & (hi >= 0)
 
 
-def _near_best_each(ev: Evidence, level: float) -> np.ndarray:
+def near_best(ev: Evidence, level: float = 0.9, rows: np.ndarray | None = None) -> np.ndarray:
     """``[n, m]``: whether each trial is within noise of the trial whose mean is best on each objective.
 
-    The best is the best mean's trial, paired replicate by replicate, not the minimum
-    over trials in each replicate: that minimum lies below every trial's typical value
-    once many trials are alike, so the difference's interval only touches 0 for trials
-    that are the best in > (1 − level)/2 of replicates, and with about 20 or more equivalent trials none is.
+    ``rows`` (indices) limits where the best is looked for (e.g. the trials that satisfy
+    constraints); default every trial. The best is the best mean's trial, paired replicate
+    by replicate, not the minimum over trials in each replicate: that minimum lies below
+    every trial's typical value once many trials are alike, so the difference's interval
+    only touches 0 for trials that are the best in > (1 − level)/2 of replicates, and with
+    about 20 or more equivalent trials none is.
     """
-    F = to_min(ev.means, ev.directions)
-    return np.stack([_within(ev, int(best), level)[:, j] for j, best in enumerate(np.argmin(F, axis=0))], axis=1)
+    rows = np.arange(ev.means.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+    F = to_min(ev.means[rows], ev.directions)
+    return np.stack([_within(ev, int(rows[best]), level)[:, j] for j, best in enumerate(np.argmin(F, axis=0))], axis=1)
+
+
+def preference_order(among: np.ndarray, lam: np.ndarray | None = None, p_front: np.ndarray | None = None) -> np.ndarray:
+    """The trials ``among`` (indices) in the order the verdict prefers alike trials: λ closest to equal weights
+    first (``lam[n, T]``), then the higher P(front) (``p_front[n]``), then the lower index; None: not used."""
+    rows = [int(t) for t in among]
+    dist = _uniform_distance(lam, len(lam)) if lam is not None else np.zeros(max(rows, default=-1) + 1)
+    p = np.zeros(len(dist)) if p_front is None else np.asarray(p_front, dtype=np.float64)
+    return np.array(sorted(rows, key=lambda t: (dist[t], -p[t], t)), dtype=np.int64)
 
 
 def _uniform_distance(lam: np.ndarray | None, n: int) -> np.ndarray:

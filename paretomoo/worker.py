@@ -323,7 +323,7 @@ def _checks(store: Store, spec: StudySpec, batch_id: int) -> tuple[np.ndarray, l
     from paretomoo.conditioned import next_checks
 
     trials = store.queue.trials()  # one read: the logits of the points picked
-    picked = next_checks(store.records(), spec.directions, spec.search.batch, before=batch_id)
+    picked = next_checks(store.records(), spec.directions, spec.search.batch, before=batch_id, metrics=[t.metric for t in spec.tasks])
     x = np.array([store.queue.x_of(trials[r.number]) for r in picked]).reshape(-1, store.space.dim)
     return x, [{"check_of": r.number} for r in picked]
 

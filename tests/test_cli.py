@@ -47,8 +47,12 @@ def test_run_status_plot_pick_export(done_study: Path, capsys, tmp_path: Path, m
         assert f.stat().st_size > 10_000, name
 
     code, out, _ = call(capsys, "pick", path)
-    assert code == 0 and "knee of the" in out and "test" in out
+    assert code == 0 and "balanced pick of the" in out and "its worst task" in out and "test" in out
+    code, out, _ = call(capsys, "pick", path, "--method", "knee")
+    assert code == 0 and "knee of the" in out
     code, out, _ = call(capsys, "pick", path, "--weights", "click_auc=1")
+    assert code == 0 and "on every objective the weights name (click_auc=1.00)" in out
+    code, out, _ = call(capsys, "pick", path, "--method", "pseudo-weights", "--weights", "click_auc=1")
     assert code == 0 and "pseudo-weights" in out
 
     code, out, err = call(capsys, "export", path, "--pick", "--out", str(tmp_path / "exp"))
@@ -128,6 +132,10 @@ def test_bad_inputs_name_the_problem(done_study: Path, capsys, tmp_path: Path) -
         (["pick", path, "--constraint", "returns_auc>=0.5"], "no objective is named 'returns_auc'"),
         (["pick", path, "--constraint", "fraud_pr_auc>=0.99"], "no trial satisfies"),
         (["pick", path, "--weights", "click_auc=-1"], "--weights"),
+        (["pick", path, "--method", "weights"], "method 'weights' needs weights"),
+        (["pick", path, "--method", "knee", "--weights", "click_auc=1"], "weights apply to the methods weights and pseudo-weights, not 'knee'"),
+        (["export", path, "--take-confirmed", "--out", str(tmp_path / "e")], "--take-confirmed needs --noise N"),
+        (["export", path, "--trial", "1", "--method", "knee", "--out", str(tmp_path / "e")], "--trial names the trial itself"),
         (["export", path, "--trial", "99", "--out", str(tmp_path / "e")], "has no trial 99"),
         (["export", path, "--trial", "1", "--pick", "--out", str(tmp_path / "e")], "--trial"),
         (["run", path, "--trials", "zero"], "positive integer"),

@@ -101,7 +101,7 @@ def test_an_untrained_mixture_is_its_seeded_model_at_every_lambda(write_spec, on
             assert torch.allclose(got[r * 3 + m], want, atol=1e-5)
 
 
-def test_a_conditioned_study_stores_its_points_then_retrains_the_knee_and_ends(write_spec, tmp_path, one_torch_thread) -> None:
+def test_a_conditioned_study_stores_its_points_then_retrains_the_pick_and_ends(write_spec, tmp_path, one_torch_thread) -> None:
     spec = conditioned_spec(write_spec)
     store = run_study(spec)
     records = store.records()
@@ -114,8 +114,8 @@ def test_a_conditioned_study_stores_its_points_then_retrains_the_knee_and_ends(w
     by_number = {r.number: r for r in records}
     for c in checks:  # an exact check trains its point's λ
         assert c.lam == pytest.approx(by_number[c.check_of].lam)
-    # the first checks are the knee, then the ends, of the conditioned front
-    want = next_checks(records, spec.directions, 3, before=0)
+    # the first checks are the pick, then the ends, of the conditioned front
+    want = next_checks(records, spec.directions, 3, before=0, metrics=[t.metric for t in spec.tasks])
     assert [c.check_of for c in checks] == [r.number for r in want]
     found = gaps(records, spec.objectives, spec.directions, spec.tasks)
     assert [g.exact for g in found] == [c.number for c in checks]

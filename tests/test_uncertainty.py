@@ -118,7 +118,7 @@ def test_pick_stability_one_when_dominant_low_on_a_flat_front() -> None:
     names = ["a_auc", "b_auc"]
 
     def knee(v: np.ndarray) -> int:
-        return pick(v, names, MAX2).index
+        return pick(v, names, MAX2, method="knee").index
 
     rng = np.random.default_rng(5)
     dominant = np.array([[0.95, 0.95], [0.6, 0.7], [0.7, 0.6], [0.5, 0.5]])

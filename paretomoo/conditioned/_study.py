@@ -15,7 +15,7 @@ study (under the study lock, so other workers wait and then find it done):
 
 A run killed in 1 trains again; killed in 2, it loads the artifact and stores the
 missing points only. The proposals after that (``checks``) are ordinary
-trials: the knee of the conditioned front, then each objective's end, then the
+trials: the conditioned front's pick (``decide.pick``'s default rule), then each objective's end, then the
 front points farthest from those already chosen, ``trials`` in all, each
 marked ``check_of`` its conditioned point. Their gap to it is the check.
 """
@@ -32,7 +32,7 @@ import numpy as np
 
 from paretomoo.conditioned._mixing import Mixture
 from paretomoo.conditioned._train import measure_mixture, train_mixture
-from paretomoo.decide import _knee_distance
+from paretomoo.decide import chance_levels, pick
 from paretomoo.front import pareto_mask, to_min
 from paretomoo.proposers import CONDITIONED
 from paretomoo.space import LambdaSpace
@@ -122,20 +122,24 @@ def _info(attrs: dict[str, Any], trained_now: bool) -> Conditioned:
     )
 
 
-def next_checks(records: Sequence[Record], directions: Sequence[str], batch: int, before: int) -> list[Record]:
-    """The conditioned points to retrain next (at most ``batch``): the knee of the conditioned front, each
-    objective's end, then the front points farthest (objectives normalised over the front) from those chosen,
-    leaving out points checked by batches before ``before`` (so a batch asked again is the same)."""
+def next_checks(records: Sequence[Record], directions: Sequence[str], batch: int, before: int, metrics: Sequence[str]) -> list[Record]:
+    """The conditioned points to retrain next (at most ``batch``): the pick of the conditioned front (the default
+    rule, chance from ``metrics``, the objectives' metric names), each objective's end, then the front points
+    farthest (objectives normalised over the front) from those chosen, leaving out points checked by batches
+    before ``before`` (so a batch asked again is the same)."""
     points = [r for r in records if r.conditioned is not None and r.state == "complete"]
     if not points:
         return []
     checked = {r.check_of for r in records if r.check_of is not None and r.batch < before}
-    F = to_min(np.array([r.values for r in points], dtype=np.float64), directions)
+    V = np.array([r.values for r in points], dtype=np.float64)
+    F = to_min(V, directions)
     front = np.flatnonzero(pareto_mask(F))
     Ff = F[front]
     ideal, nadir = Ff.min(axis=0), Ff.max(axis=0)
     Fn = (Ff - ideal) / np.where(nadir > ideal, nadir - ideal, 1.0)
-    order = [int(np.argmax(_knee_distance(Fn)))] if len(front) > 1 else [0]
+    names = [str(j) for j in range(len(directions))]
+    chosen_point = pick(V, names, directions, chance=chance_levels(metrics, directions, V)).index
+    order = [int(np.flatnonzero(front == chosen_point)[0])] if chosen_point in front else [0]
     for j in range(Fn.shape[1]):
         order.append(int(np.argmin(Fn[:, j])))
     chosen: list[int] = []
@@ -158,7 +162,7 @@ class Gap:
 
     exact: int
     point: int
-    end: str | None  # the objective whose end the point is (best on it), None for the knee and the rest
+    end: str | None  # the objective whose end the point is (best on it), None for the pick and the rest
     gap: list[float]
     noise: list[float]
 
