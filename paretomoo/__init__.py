@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from paretomoo.errors import UserError
 
 if TYPE_CHECKING:
-    from paretomoo.api import Study, open_study, train_baselines
+    from paretomoo.api import Study, create_study, open_study, train_baselines
     from paretomoo.comparison import compare
     from paretomoo.export import evaluate_export, export_trial, load_model
     from paretomoo.spec import StudySpec, load_spec
@@ -21,6 +21,7 @@ __all__ = [
     "StudySpec",
     "UserError",
     "compare",
+    "create_study",
     "evaluate_export",
     "export_trial",
     "load_model",
@@ -35,6 +36,7 @@ __version__ = "0.2.0"
 # command line need not pay for --help, a bad flag or a bad spec.
 _LAZY = {
     "open_study": "paretomoo.api",
+    "create_study": "paretomoo.api",
     "Study": "paretomoo.api",
     "train_baselines": "paretomoo.api",
     "compare": "paretomoo.comparison",

@@ -259,6 +259,11 @@ def _run(args: argparse.Namespace) -> int:
             f"{len(trainer.train):,} train / {len(trainer.val):,} val / {len(trainer.test):,} test rows",
             flush=True,
         )
+        if spec.model.type == "module":  # how its members run, chosen (and checked on the first batch) now
+            k = max(layout.population, 2)
+            trainer.new_population([spec.training.seed] * k)
+            mode, why = trainer.population_mode[k]
+            print(f"  members: {mode}, {k} at a time ({why})", flush=True)
         if spec.search.optimizer == CONDITIONED and "conditioned" not in store.study.user_attrs:
             print(
                 f"  conditioned: training {spec.search.repeats} λ-conditioned model(s) on λ ~ Dirichlet({spec.search.alpha:g}), then "
