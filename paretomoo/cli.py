@@ -120,9 +120,9 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument(
             "--method",
             choices=METHODS,
-            help="the rule: balanced (default) keeps the most of each task's lift over chance where the worst task keeps least, "
-            "a task within noise of the best counting as the best; knee, the range-normalised knee of the front; weights, "
-            "balanced with a preference (the default with --weights); pseudo-weights, pymoo's pseudo-weights",
+            help="the rule: balanced (default), the trial whose worst task keeps the largest share of the lift over chance "
+            "that the best trial reaches (within noise of the best counts as the best); weights, the same with a preference "
+            "(the default with --weights); knee, the knee of the front normalised to its range; pseudo-weights, pymoo's",
         )
         c.add_argument(
             "--weights", help='preference per objective, e.g. "click_auc=2,fraud_pr_auc=1" (for --method weights or pseudo-weights)'
@@ -134,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
             metavar="N",
             help="retrain the chosen λ under N (>= 2) other seeds, show the spread and whether it confirms the stored metrics"
             + (
-                "; export refuses a pick that does not (a seed fluke) and names the next candidate that does"
+                "; a pick that does not (a seed fluke) is not exported, and the next candidate that does is named "
+                "(a trial named with --trial is exported either way)"
                 if c.prog.endswith("export")
                 else ""
             ),

@@ -142,7 +142,7 @@ class Choice:
 
     ``front`` indices of the (constrained) front rows; ``order`` the candidate rows in the rule's order,
     the chosen first (every row satisfying the constraints for ``balanced`` and ``weights``, the front for
-    ``knee``).
+    ``knee`` and ``pseudo-weights``).
     """
 
     index: int
@@ -170,8 +170,9 @@ def pick(
     """Choose one row of ``values[n, m]`` (natural metrics, means over seeds; NaN for failed trials).
 
     Args:
-        method: ``"balanced"`` (default), ``"knee"`` or ``"weights"`` (the default when ``weights`` are given).
-        weights: ``[m]`` ≥ 0, for ``"weights"``.
+        method: ``"balanced"`` (default), ``"knee"``, ``"weights"`` (the default when ``weights`` are given) or
+            ``"pseudo-weights"``; the module doc states each rule.
+        weights: ``[m]`` ≥ 0, for ``"weights"`` and ``"pseudo-weights"``.
         constraints: bounds on the means; a constraint with a confidence reads ``evidence``.
         labels: ``labels[i]`` names row i in the reason (e.g. ``"trial 12"``).
         evidence: the replicates of the rows' means (rows those of ``values``): what is within noise.

@@ -36,6 +36,8 @@ def test_export_refuses_a_seed_fluke_and_takes_the_next_candidate_that_confirms(
     fake = add_fluke(path, like=0)
     study = paretomoo.open_study(path)
     assert study.pick().trial == fake and "the best on every objective" in study.pick().reason
+    verdict = study.summary.verdict
+    assert verdict is not None and verdict.suggested is not None and study.summary.complete[verdict.suggested].number == fake
 
     # pick --noise says so in one line
     assert main(["pick", str(path), "--noise", "3"]) == 0
