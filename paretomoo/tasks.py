@@ -37,7 +37,7 @@ def user_function(target: str, base: str, what: str) -> Callable[..., Any]:
     fn = load_target(target, base, what)
     if not callable(fn):
         raise UserError(f"{what}: {target!r} is not a function; point it at a function (scores, labels)")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def primary_metric(task: TaskSpec) -> Metric:
@@ -95,7 +95,7 @@ def _user_loss(task: TaskSpec, pred: torch.Tensor, target: torch.Tensor) -> torc
     for p, yy in zip(flat_p, flat_y, strict=True):
         out = fn(p, yy)
         if not isinstance(out, torch.Tensor) or out.shape != p.shape:
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            got = (f"shape {tuple(out.shape)}" if out.dim() else "a scalar") if isinstance(out, torch.Tensor) else type(out).__name__
             raise UserError(
                 f"tasks.{task.name}.loss {task.loss!r} returned {got} for {p.shape[0]} rows; return one loss per row "
                 "(reduction='none'), paretomoo applies λ and the masks"

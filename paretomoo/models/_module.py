@@ -62,9 +62,7 @@ def build_members(spec: ModelSpec, shape: ModelShape, seeds: Sequence[int]) -> l
             except Exception as exc:
                 raise UserError(f"model.factory {spec.factory!r} raised {type(exc).__name__}: {_first_line(exc)}") from None
         if not isinstance(m, nn.Module):
-            raise UserError(
-                f"model.factory {spec.factory!r} returned {type(m).__name__}, not a torch.nn.Module; return the model instance"
-            )
+            raise UserError(f"model.factory {spec.factory!r} returned {type(m).__name__}, not a torch.nn.Module; return the model instance")
         members.append(m)
     _check_not_shared(members, spec.factory)
     return members
@@ -96,6 +94,7 @@ class ModulePopulation(PopulationModel):
     """
 
     __call__ = nn.Module.__call__  # the batch goes to forward as it is
+    base: nn.Module  # member 0, the architecture functional_call runs (set past nn.Module's registration)
 
     def __init__(self, shape: ModelShape, spec: ModelSpec, seeds: Sequence[int], members: Sequence[nn.Module] | None = None) -> None:
         nn.Module.__init__(self)  # not PopulationModel's: the module's outputs are in the labels' units already
@@ -104,7 +103,7 @@ class ModulePopulation(PopulationModel):
         self.mode = "vmap" if spec.population == "auto" else spec.population
         self.tasks = list(shape.tasks)
         members = list(members) if members is not None else build_members(spec, shape, seeds)
-        params, buffers = torch.func.stack_module_state(members)  # type: ignore[arg-type]
+        params, buffers = torch.func.stack_module_state(members)
         self.param_names = list(params)
         self.buffer_names = list(buffers)
         self.stacked = nn.ParameterDict({_escape(n): nn.Parameter(p.detach().clone()) for n, p in params.items()})
@@ -157,23 +156,25 @@ class ModulePopulation(PopulationModel):
         return out
 
     def user_state(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """A ``member_state`` as the user's module's own ``state_dict`` (its names, no population axis)."""
-        out = {}
-        for n in self.param_names:
-            out[n] = state[f"stacked.{_escape(n)}"][0]
-        for n in self.buffer_names:
-            out[n] = state[f"stacked_buffers.{_escape(n)}"][0]
-        return out
+        """A ``member_state`` as the user's module's own ``state_dict``: its names, no population axis.
+
+        Every name the module's ``state_dict`` has, no more: a tied weight (one
+        stacked tensor) under each of its names, no non-persistent buffer; so
+        the user's own ``load_state_dict`` (strict) takes it.
+        """
+        own = {n: state[f"stacked.{_escape(n)}"][0] for n in self.param_names}
+        own.update({n: state[f"stacked_buffers.{_escape(n)}"][0] for n in self.buffer_names})
+        names = self.base.state_dict(keep_vars=True)
+        canonical = {id(names[n]): n for n in own if n in names}
+        return {n: own[canonical[id(t)]] for n, t in names.items() if id(t) in canonical}
 
     def user_module(self, state: Mapping[str, torch.Tensor]) -> nn.Module:
         """The user's own module (member 0's class, built by the factory) holding ``state``, in eval mode."""
         module = copy.deepcopy(self.base)
-        own = self.user_state(state)
-        missing, unexpected = module.load_state_dict(own, strict=False)
-        # tied weights appear once in the stacked state: load_state_dict fills every name that shares them
-        still = [n for n in missing if not any(_same_storage(module, n, m) for m in own)]
-        if still or unexpected:
-            raise UserError(f"the stored weights do not fit {type(module).__name__}: missing {still[:3]}, unexpected {list(unexpected)[:3]}")
+        try:
+            module.load_state_dict(self.user_state(state))
+        except RuntimeError as exc:  # missing or unexpected keys, other shapes
+            raise UserError(f"the stored weights do not fit {type(module).__name__}: {state_error(exc)}") from None
         return module.eval()
 
 
@@ -236,12 +237,10 @@ def choose_mode(
     if failed:
         return "sequential", f"torch.vmap cannot run this module ({failed}); its members train one after another"
     mode = min(seconds, key=lambda m: seconds[m])
-    return mode, f"{mode} was the faster on the first batch (vmap {seconds['vmap'] * 1e3:.1f} ms, one at a time {seconds['sequential'] * 1e3:.1f} ms a step)"
-
-
-def _same_storage(module: nn.Module, a: str, b: str) -> bool:
-    sd = module.state_dict(keep_vars=True)
-    return a in sd and b in sd and sd[a] is sd[b]
+    return (
+        mode,
+        f"{mode} was the faster on the first batch (vmap {seconds['vmap'] * 1e3:.1f} ms, one at a time {seconds['sequential'] * 1e3:.1f} ms a step)",
+    )
 
 
 def scores_of(out: Any, tasks: Sequence[str], factory: str) -> torch.Tensor:
@@ -265,7 +264,9 @@ def scores_of(out: Any, tasks: Sequence[str], factory: str) -> torch.Tensor:
         return out
     elif isinstance(out, Sequence) and not isinstance(out, str):
         if len(out) != t:
-            raise UserError(f"the model of {factory!r} returned {len(out)} outputs for {t} tasks; return one per task, in the order {list(tasks)}")
+            raise UserError(
+                f"the model of {factory!r} returned {len(out)} outputs for {t} tasks; return one per task, in the order {list(tasks)}"
+            )
         cols = list(out)
     else:
         raise UserError(
@@ -278,11 +279,19 @@ def scores_of(out: Any, tasks: Sequence[str], factory: str) -> torch.Tensor:
             raise UserError(f"the model of {factory!r} returned {what} for task {name!r}; return one score per row, [batch] or [batch, 1]")
         flat.append(c.reshape(-1))
     if len({c.shape[0] for c in flat}) != 1:
-        raise UserError(f"the model of {factory!r} returned scores of different lengths per task ({[c.shape[0] for c in flat]}); return one per row")
+        raise UserError(
+            f"the model of {factory!r} returned scores of different lengths per task ({[c.shape[0] for c in flat]}); return one per row"
+        )
     return torch.stack(flat, dim=-1)
+
+
+def state_error(exc: BaseException) -> str:
+    """What ``load_state_dict``'s error says, on one line: its first finding (the line after "Error(s) in loading ...:")."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or ["(no message)"]
+    found = lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]
+    return found if len(found) <= 200 else found[:199] + "…"
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else "(no message)"
-
