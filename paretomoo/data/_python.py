@@ -7,7 +7,8 @@ file) is called as ``load(**options)`` and returns a mapping with keys
 * a mapping of tensors (or numpy arrays), every one ``[n, ...]`` over the same rows;
 * a map-style ``torch.utils.data.Dataset`` whose items are such mappings for one
   row (collated with ``torch.utils.data.default_collate``);
-* an ``IterableDataset`` yielding rows or batches of such mappings.
+* an ``IterableDataset`` yielding rows or batches of such mappings (an item
+  whose task labels are scalars is a row; ``[b]``, a batch of b rows).
 
 Every split is read once into host memory as tensors: batching, shuffling and
 seeds are then paretomoo's (a permutation per epoch from the training seed),
@@ -25,7 +26,7 @@ reads (group ids too).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,10 +63,12 @@ class PythonData:
 def _parse(t: Table, data: DataSpec) -> PythonData:
     loader = t.get("loader", str, None, 'loader = "my_data:load"')
     if not loader:
-        raise UserError('spec key \'data.loader\' is missing: source = "python" reads the data from your function; write loader = "my_data:load"')
+        raise UserError(
+            'spec key \'data.loader\' is missing: source = "python" reads the data from your function; write loader = "my_data:load"'
+        )
     if ":" not in loader:
         raise UserError(f'spec key \'data.loader\': {loader!r} is not an import path; write "package.module:load" or "file.py:load"')
-    options = t.get("options", dict, {}, 'options = { rows = 10000 }')
+    options = t.get("options", dict, {}, "options = { rows = 10000 }")
     return PythonData(loader=loader, loader_options=freeze(options))
 
 
@@ -94,13 +97,13 @@ def _load(data: DataSpec, data_dir: str | Path | None = None) -> Dataset:
     if not isinstance(out, Mapping) or any(s not in out for s in SPLITS):
         got = sorted(map(str, out)) if isinstance(out, Mapping) else type(out).__name__
         raise UserError(f"data.loader {opts.loader!r} returned {got}; return a mapping with keys 'train', 'val' and 'test'")
-    splits = {s: _split(s, _tensors(out[s], s, opts.loader), opts) for s in SPLITS}
+    splits = {s: _split(s, _tensors(out[s], s, opts.loader, opts.labels), opts) for s in SPLITS}
     return Dataset(num_names=(), cat_names=(), cardinalities=(), train=splits["train"], val=splits["val"], test=splits["test"])
 
 
-def _tensors(part: Any, split: str, loader: str) -> dict[str, torch.Tensor]:
-    """One split as ``{name: tensor [n, ...]}`` on the CPU, every entry over the same rows."""
-    import torch
+def _tensors(part: Any, split: str, loader: str, labels: Sequence[str] = ()) -> dict[str, torch.Tensor]:
+    """One split as ``{name: tensor [n, ...]}`` on the CPU, every entry over the same rows; ``labels`` (the tasks'
+    label entries) tell an ``IterableDataset``'s rows from its batches."""
     from torch.utils.data import DataLoader, IterableDataset
     from torch.utils.data import Dataset as TorchDataset
 
@@ -108,8 +111,11 @@ def _tensors(part: Any, split: str, loader: str) -> dict[str, torch.Tensor]:
     if isinstance(part, Mapping):
         out = {str(k): _as_tensor(v, f"{where}, entry {k!r}") for k, v in part.items()}
     elif isinstance(part, IterableDataset):
-        out = _concat([_rows_or_batch(item, where) for item in part], where)
+        out = _concat([_rows_or_batch(item, where, batched=_is_batch(item, labels)) for item in part], where)
     elif isinstance(part, TorchDataset) and hasattr(part, "__len__"):
+        first = part[0] if len(part) else {}
+        if not isinstance(first, Mapping):  # said before collation turns a tuple into a list
+            raise UserError(f"{where}: an item is {type(first).__name__}; items must be mappings of named tensors (features and labels)")
         loader_ = DataLoader(part, batch_size=COLLATE_ROWS, shuffle=False)
         out = _concat([_rows_or_batch(b, where, batched=True) for b in loader_], where)
     else:
@@ -139,6 +145,16 @@ def _as_tensor(v: Any, where: str) -> torch.Tensor:
     if t.dim() == 0:
         raise UserError(f"{where} is a scalar; give one value per row ([n] or [n, ...])")
     return t
+
+
+def _is_batch(item: Any, labels: Sequence[str]) -> bool:
+    """Whether an item of an ``IterableDataset`` is a batch of rows: its first task label has one value per row
+    (``[b]`` or ``[b, 1]``), where a row's label is one number."""
+    if isinstance(item, Mapping):
+        for name in labels:
+            if name in item:
+                return bool(np.ndim(item[name]) >= 1)
+    return False
 
 
 def _rows_or_batch(item: Any, where: str, batched: bool = False) -> dict[str, torch.Tensor]:
@@ -179,15 +195,21 @@ def _split(name: str, tensors: dict[str, torch.Tensor], opts: PythonData) -> Spl
             )
         v = tensors[col]
         if v.dim() > 2 or (v.dim() == 2 and v.shape[1] != 1):
-            raise UserError(f"data.loader {opts.loader!r}, split {name!r}: label {col!r} has shape {tuple(v.shape)}; give one value per row")
+            raise UserError(
+                f"data.loader {opts.loader!r}, split {name!r}: label {col!r} has shape {tuple(v.shape)}; give one value per row"
+            )
         labels[col] = v.reshape(-1).to(torch.float32).numpy()
     keys: dict[str, np.ndarray] = {}
     for col in opts.keys:
         if col not in tensors:
-            raise UserError(f"data.loader {opts.loader!r}, split {name!r}: no entry {col!r} (a task's group); entries: {', '.join(sorted(tensors))}")
+            raise UserError(
+                f"data.loader {opts.loader!r}, split {name!r}: no entry {col!r} (a task's group); entries: {', '.join(sorted(tensors))}"
+            )
         v = tensors[col]
         if v.is_floating_point() or v.dim() != 1:
-            raise UserError(f"data.loader {opts.loader!r}, split {name!r}: group {col!r} must be integer ids [n], got {v.dtype} {tuple(v.shape)}")
+            raise UserError(
+                f"data.loader {opts.loader!r}, split {name!r}: group {col!r} must be integer ids [n], got {v.dtype} {tuple(v.shape)}"
+            )
         keys[col] = v.to(torch.int64).numpy()
     task_labels = set(opts.labels) - set(opts.keys)
     features = {k: v for k, v in tensors.items() if k not in task_labels}
