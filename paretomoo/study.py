@@ -110,9 +110,10 @@ def open_for_training(
     spec: StudySpec, *, storage: str | None = None, device: str | None = None, heartbeat: int | None = None
 ) -> tuple[Store, Trainer]:
     """Load the data onto the device, then open (or create) the study and record the model's shape."""
-    # Data first: a bad data file or task must not leave an empty study behind.
+    # Data and model first: a bad data file, task or model must not leave an empty study behind.
     data = load_data(spec.data)
     trainer = Trainer(spec, data, device or spec.training.device)
+    trainer.check_model()
     about = {"fingerprint": data.fingerprint(), "root": data_root(spec.data)}
     store = Store.create_or_resume(spec, storage, heartbeat=heartbeat, data=about)
     if "model_shape" not in store.study.user_attrs:

@@ -219,6 +219,8 @@ class Trainer:
         their gradients are alive together at the peak).
         """
         model = build_model(self.shape, self.spec.model, [self.spec.training.seed])
+        if isinstance(model, ModulePopulation):
+            model.mode = "sequential"  # one member: the same tensors either way, and any module runs so (vmap may not)
         weights = sum(p.numel() * p.element_size() for p in model.parameters())
         rows = min(self.spec.training.batch_size, len(self.train))
         batch, y = {k: v.cpu() for k, v in self.train.rows(0, rows).items()}, self.train.y[:rows].cpu()
@@ -379,6 +381,13 @@ class Trainer:
             ],
             dim=-1,
         )
+
+    def check_model(self) -> None:
+        """Build the model and take one training step on the first batch, changing nothing, so that what a user's
+        module gets wrong (a factory that does not import or raises, scores of the wrong shape or NaN, a loss that is
+        not per row) is a one-line ``UserError`` before a study is stored. A built-in model needs no check."""
+        if self.spec.model.type == "module":
+            self.new_population([self.spec.training.seed] * 2)  # the mode of a pair is kept: a lone λ trains as one
 
     def new_population(self, seeds: list[int]) -> PopulationModel:
         """The spec's model with one member per seed, on the device; a user module's members run in the mode chosen
