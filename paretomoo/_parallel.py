@@ -33,6 +33,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from types import TracebackType
 from typing import Any
 
@@ -40,7 +41,7 @@ import numpy as np
 import torch
 
 from paretomoo.spec import StudySpec
-from paretomoo.trainer import Checkpoint, MemberResult, Trainer, is_out_of_memory
+from paretomoo.trainer import Checkpoint, MemberResult, SharedData, Trainer, is_out_of_memory
 
 __all__ = ["InProcess", "ProcessPool", "WorkerError", "fit_in_rounds", "is_out_of_memory", "physical_cores"]
 
@@ -122,8 +123,10 @@ class InProcess:
 class ProcessPool:
     """``workers`` spawned processes, each with ``threads`` torch threads and its own trainer.
 
-    Each process builds the data from the spec once, when it starts, and then
-    fits what it is sent: the only traffic is λ in and metrics and weights out.
+    Each process builds its trainer once, when it starts, from the data this
+    process shares with it (``share``: the tensors in shared memory, one copy of
+    the data per host) or, if none is shared, from the spec; then it fits what
+    it is sent: the only traffic is λ in and metrics and weights out.
     ``fit`` gives worker i the i-th of ``workers`` equal populations (at most
     ``k`` rows each), so it takes at most ``workers × k`` rows.
     """
@@ -152,14 +155,31 @@ class ProcessPool:
                 self._procs.append(proc)
                 self._conns.append(parent)
             self._starting = list(range(workers))
+            self._data_sent = False
             if wait:
                 self.ready()
         except BaseException:
             self.close(wait=False)
             raise
 
+    def share(self, data: SharedData | None) -> None:
+        """Give every worker the data to build its trainer from: a CPU trainer's ``shared()`` splits (sent as
+        handles to the same shared memory, not copied), or None: each worker loads the data from the spec.
+        Only the first call counts (``ready`` makes one with None)."""
+        if self._data_sent:
+            return
+        self._data_sent = True
+        for i in self._starting:
+            try:
+                # torch's reductions: a shared tensor travels as a handle to its memory, which one process takes up:
+                # pickled anew for each worker
+                self._conns[i].send_bytes(ForkingPickler.dumps(("data", data)))
+            except OSError:
+                raise WorkerError(f"trainer process {self._procs[i].name} is gone (exit code {self._procs[i].exitcode})") from None
+
     def ready(self) -> None:
         """Wait until every worker holds its data; raise the first start-up error."""
+        self.share(None)
         while self._starting:
             self._receive(self._starting[0])
             self._starting.pop(0)
@@ -263,7 +283,8 @@ def _serve(conn: Connection, spec: StudySpec, device: str, threads: int) -> None
     from paretomoo.data import load_data
 
     try:
-        trainer = Trainer(spec, load_data(spec.data), device)
+        kind, shared = pickle.loads(conn.recv_bytes())  # ("data", SharedData | None): see ProcessPool.share
+        trainer = Trainer(spec, shared if shared is not None else load_data(spec.data), device)
         trainer.warm_up()
     except Exception as exc:
         _send(conn, _failure(exc))

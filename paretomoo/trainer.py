@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,26 +163,46 @@ def _tchebycheff(lam: torch.Tensor, losses: torch.Tensor, ideal: torch.Tensor | 
 SCALARIZATIONS = {"weighted_sum": _weighted_sum, "tchebycheff": _tchebycheff}
 
 
+@dataclass(frozen=True)
+class SharedData:
+    """A trainer's splits in shared memory (``Trainer.shared``): the trainer processes of a host build their own
+    trainer from it (``Trainer(spec, shared)``) instead of another copy of the data."""
+
+    train: TensorSplit
+    val: TensorSplit
+    test: TensorSplit
+    n_num: int
+    cardinalities: tuple[int, ...]
+
+
 class Trainer:
     """Holds the data on the device and fits populations of models.
 
     ``fit(lam[K, T])`` is the one entry point; call it as often as needed.
+    ``data`` is the data set, or another CPU trainer's ``shared()`` splits.
     """
 
-    def __init__(self, spec: StudySpec, data: Dataset, device: torch.device | str = "auto") -> None:
+    def __init__(self, spec: StudySpec, data: Dataset | SharedData, device: torch.device | str = "auto") -> None:
         self.spec = spec
         self.device = resolve_device(device) if isinstance(device, str) else device
         if self.device.type == "cuda":
             # Deterministic kernels (embedding backward, bmm) for reproducible weights.
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         tasks = spec.tasks
-        self.train = to_tensors(data.train, tasks, self.device)
-        self.val = to_tensors(data.val, tasks, self.device)
-        self.test = to_tensors(data.test, tasks, self.device)
+        if isinstance(data, SharedData):
+            if self.device.type != "cpu":
+                raise ValueError("shared data serves CPU trainers; a GPU trainer loads its data onto its device")
+            self.train, self.val, self.test = data.train, data.val, data.test
+            n_num, cardinalities = data.n_num, data.cardinalities
+        else:
+            self.train = to_tensors(data.train, tasks, self.device)
+            self.val = to_tensors(data.val, tasks, self.device)
+            self.test = to_tensors(data.test, tasks, self.device)
+            n_num, cardinalities = data.train.num.shape[1], data.cardinalities
         shift, scale = label_standardisation(spec, self.train.y)
         self.shape = ModelShape(
-            n_num=data.train.num.shape[1],
-            cardinalities=data.cardinalities,
+            n_num=n_num,
+            cardinalities=cardinalities,
             n_tasks=len(tasks),
             label_shift=shift,
             label_scale=scale,
@@ -196,6 +217,30 @@ class Trainer:
         ]
         self.loss_scale = [scale[i] if scale is not None and t.loss == "mse" else None for i, t in enumerate(tasks)]
         self._weights: dict[str, torch.Tensor] = {}  # bootstrap weights of "val" and "test"
+
+    def shared(self) -> SharedData | None:
+        """The splits, moved into shared memory (in place: this trainer goes on reading the same tensors), for the
+        other trainer processes of this host: one copy of the data per host, whatever the number of processes.
+
+        None (each process then loads its own copy) when ``PARETOMOO_SHARE_DATA=0``, or when ``/dev/shm`` has
+        less room than the data (a container's default is 64 MB), which a warning says.
+        """
+        if self.device.type != "cpu" or os.environ.get("PARETOMOO_SHARE_DATA", "1") == "0":
+            return None
+        tensors = [t for split in (self.train, self.val, self.test) for t in [*split.features.values(), split.y, *split.groups.values()]]
+        size = sum(t.numel() * t.element_size() for t in tensors)
+        if os.path.isdir("/dev/shm"):
+            st = os.statvfs("/dev/shm")
+            if st.f_bavail * st.f_frsize < 1.1 * size:
+                warnings.warn(
+                    f"/dev/shm has {st.f_bavail * st.f_frsize / 2**20:.0f} MB free, less than the data's {size / 2**20:.0f} MB: each "
+                    "training process loads its own copy (in Docker, run with --shm-size to share it)",
+                    stacklevel=2,
+                )
+                return None
+        for t in tensors:
+            t.share_memory_()
+        return SharedData(self.train, self.val, self.test, self.shape.n_num, self.shape.cardinalities)
 
     def new_model(self, population: int, seed: int | None = None) -> PopulationModel:
         s = self.spec.training.seed if seed is None else seed
