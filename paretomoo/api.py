@@ -480,9 +480,15 @@ def train_baselines(
     seed: int | None = None,
     device: str | None = None,
     on_result: Callable[[BaselineRecord], None] | None = None,
+    on_split: Callable[[list[str], int], None] | None = None,
 ) -> list[BaselineRecord]:
-    """Train and store the baselines ``methods`` of the study a spec declares (created if new); see ``Study.train_baselines``."""
+    """Train and store the baselines ``methods`` of the study a spec declares (created if new); see ``Study.train_baselines``.
+
+    ``on_split(names, total)``: for a study of your own module, called once before training with the parameters a
+    method treats as shared (those two or more tasks' losses reach) and the number of parameter tensors.
+    """
     from paretomoo.baselines import METHODS, train_baseline
+    from paretomoo.baselines._base import shared_names
     from paretomoo.spec import load_spec
 
     spec = spec if not isinstance(spec, str | os.PathLike) else load_spec(os.fspath(spec))
@@ -496,6 +502,9 @@ def train_baselines(
     store, trainer = open_for_training(spec, storage=storage, device=device)
     trainer.warm_up()  # a process's first optimizer pays a one-off import: not the first method's cost
     s = spec.training.seed if seed is None else seed
+    split = shared_names(trainer, s) if on_split is not None else None
+    if split is not None and on_split is not None:
+        on_split(*split)
     wanted = ["ew", *[m for m in dict.fromkeys(methods) if m != "ew"]]
     stored = {r.method: r for r in store.baselines.records() if r.seed == s and r.state == "complete"}
     out = []

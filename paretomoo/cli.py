@@ -391,7 +391,11 @@ def _baseline(args: argparse.Namespace) -> int:
             + "  ".join(f"{o}={v:.4f}" for o, v in zip(spec.objectives, rec.values, strict=True))
         )
 
-    train_baselines(spec, methods, storage=args.storage, seed=args.seed, device=args.device, on_result=shown)
+    def split(names: list[str], total: int) -> None:
+        listed = ", ".join(names[:12]) + (f", and {len(names) - 12} more" if len(names) > 12 else "")
+        print(f"shared parameters (reached by two or more tasks' losses): {len(names)} of {total}: {listed or 'none'}")
+
+    train_baselines(spec, methods, storage=args.storage, seed=args.seed, device=args.device, on_result=shown, on_split=split)
     print_baselines(open_study(args.spec, args.storage))
     return 0
 

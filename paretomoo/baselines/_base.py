@@ -32,9 +32,13 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from paretomoo.trainer import Trainer
 
 _TASK_GATES = re.compile(r"^levels\.(\d+)\.task_gates\.")
 
@@ -56,8 +60,8 @@ def split_parameters(model: nn.Module, losses: torch.Tensor | None = None) -> tu
     A built-in model's parameters are split by name (``is_task_specific``: its
     towers are fused across tasks, so every task's gradient reaches them). A
     user's module (``ModulePopulation``) is split by its graph: a parameter is
-    shared when the losses ``losses[T]`` of two or more tasks reach it (found
-    once, on the first batch).
+    shared when the losses ``losses[T]`` of two or more tasks give it a
+    gradient (found once, on the first batch).
     """
     from paretomoo.models._module import ModulePopulation
 
@@ -70,7 +74,8 @@ def split_parameters(model: nn.Module, losses: torch.Tensor | None = None) -> tu
         reached = [0] * len(named)
         for i in range(losses.shape[0]):
             grads = torch.autograd.grad(losses[i], [p for _, p in named], retain_graph=True, allow_unused=True)
-            reached = [r + (g is not None) for r, g in zip(reached, grads, strict=True)]
+            # under torch.vmap a parameter a task does not reach gets a zero gradient rather than None
+            reached = [r + (g is not None and bool(g.ne(0).any())) for r, g in zip(reached, grads, strict=True)]
         for (_, p), r in zip(named, reached, strict=True):
             (shared if r >= 2 else specific).append(p)
         return shared, specific
@@ -79,6 +84,22 @@ def split_parameters(model: nn.Module, losses: torch.Tensor | None = None) -> tu
     for name, p in model.named_parameters():
         (specific if is_task_specific(name, n_levels) else shared).append(p)
     return shared, specific
+
+
+def shared_names(trainer: Trainer, seed: int) -> tuple[list[str], int] | None:
+    """A user module's shared parameters as a baseline finds them (``split_parameters`` on the first batch): their
+    names in the user's module, and how many parameter tensors it has; None for a built-in model (split by name)."""
+    from paretomoo.models._module import ModulePopulation
+
+    model = trainer.new_population([seed])
+    if not isinstance(model, ModulePopulation):
+        return None
+    rows = min(trainer.spec.training.batch_size, len(trainer.train))
+    losses = trainer.losses(model(trainer.train.rows(0, rows)), trainer.train.y[:rows])[0]
+    shared, _ = split_parameters(model, losses)
+    ids = {id(p) for p in shared}
+    names = [user for user, p in model.weights()[0].items() if id(p) in ids]
+    return names, len(model.param_names)
 
 
 def task_gradients(losses: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
