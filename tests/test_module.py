@@ -687,7 +687,7 @@ def test_halving_goes_on_from_checkpoints_with_batchnorm_statistics(tmp_path, on
         assert max(abs(r.val[t][m] - d.val[t][m]) for t in d.val for m in d.val[t]) <= 1e-6
 
 
-def test_two_workers_on_postgres_train_a_users_module(tmp_path, pg_storage, one_torch_thread) -> None:
+def test_two_workers_on_postgres_train_a_users_module(tmp_path, pg_storage, monkeypatch, one_torch_thread) -> None:
     """A worker process imports the user's file by the spec's import path (the spec's folder first on sys.path) and
     trains on the study beside a second worker (this process, joining once the other has finished a trial)."""
     import time
@@ -697,6 +697,7 @@ def test_two_workers_on_postgres_train_a_users_module(tmp_path, pg_storage, one_
     spec_path = user_spec(tmp_path, name="tiny", file="own_model", population="sequential")  # no timing of both modes
     text = spec_path.read_text().replace("batch = 4", "batch = 2").replace("population = 4", "population = 2")
     spec_path.write_text(text)
+    monkeypatch.chdir(tmp_path)  # the weights of a study on PostgreSQL go to runs/ under the first worker's folder
     env = {k: v for k, v in os.environ.items() if k != "OWN_MODEL_BREAK"}
     cmd = [sys.executable, "-m", "paretomoo.cli", "worker", str(spec_path), "--storage", pg_storage, "--quiet", "--threads", "1"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
