@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from paretomoo.data import _python, _synthetic, _tabular
 from paretomoo.data._dataset import Dataset, Split
+from paretomoo.data._sequences import make_sequences
 from paretomoo.data._source import Source
 from paretomoo.data._synthetic import make_synthetic
 from paretomoo.data._tabular import load_tabular
@@ -22,7 +23,19 @@ if TYPE_CHECKING:
     from paretomoo.data._tensors import TensorSplit, to_tensors
     from paretomoo.spec import DataSpec
 
-__all__ = ["SOURCES", "Dataset", "Source", "Split", "TensorSplit", "data_root", "load_data", "load_tabular", "make_synthetic", "to_tensors"]
+__all__ = [
+    "SOURCES",
+    "Dataset",
+    "Source",
+    "Split",
+    "TensorSplit",
+    "data_root",
+    "load_data",
+    "load_tabular",
+    "make_sequences",
+    "make_synthetic",
+    "to_tensors",
+]
 
 SOURCES: dict[str, Source] = {s.name: s for s in (_synthetic.SOURCE, _tabular.SOURCE, _python.SOURCE)}
 
