@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from paretomoo._imports import is_target, load_target
 from paretomoo.errors import UserError
-from paretomoo.metrics import Metric, bootstrap_metrics, get_metric, reported, user_metric
+from paretomoo.metrics import Metric, _user_value, bootstrap_metrics, get_metric, reported, user_metric
 from paretomoo.spec import TaskSpec
 
 # A probability is clipped to [EPS, 1 − EPS] before it becomes a logit: float32 keeps log-odds of ±16.1 apart from
@@ -44,10 +44,31 @@ def primary_metric(task: TaskSpec) -> Metric:
     """The registry entry of a task's metric, or the entry of the user's own metric (``metric = "my_metrics:name"``)."""
     if is_target(task.metric):
         fn = user_function(task.metric, task.base, f"tasks.{task.name}.metric")
-        return user_metric(task.metric, task.direction, fn, grouped=task.group is not None)
+        return user_metric(task.metric, task.direction, _checked(task, fn), grouped=task.group is not None)
     m = get_metric(task.metric)
     assert m is not None, task.metric  # the spec checked it
     return m
+
+
+def _checked(task: TaskSpec, fn: Callable[..., Any]) -> Callable[..., float]:
+    """The user's metric function, what goes wrong in it a one-line ``UserError`` naming the task: an exception it
+    raises, or a value that is not one number (``metrics.user_metric``'s rule)."""
+    where = f"tasks.{task.name}.metric {task.metric!r}"
+
+    def metric(*args: Any, **kwargs: Any) -> float:
+        try:
+            value = fn(*args, **kwargs)
+        except UserError:
+            raise
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or ["(no message)"])[0]
+            raise UserError(f"{where} raised {type(exc).__name__}: {first}") from None
+        try:
+            return _user_value(task.metric, value)
+        except ValueError as exc:
+            raise UserError(f"tasks.{task.name}.{exc}") from None
+
+    return metric
 
 
 def task_loss(

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from paretomoo import _batches
+from paretomoo._imports import is_target
 from paretomoo.data import Dataset
 from paretomoo.data._tensors import TensorSplit, to_tensors
 from paretomoo.errors import UserError
@@ -55,6 +56,7 @@ def resolve_device(name: str) -> torch.device:
 # 1-2 GB whatever K is, and the chunks are large enough to fill the device.
 EVAL_MEMBER_ROWS = {"cpu": 4096, "cuda": 1 << 20}
 EVAL_ROWS = (256, 65536)  # fewest and most rows per chunk
+CHECK_ROWS = 4096  # validation rows a user's metric is tried on before a study is stored (Trainer.check_model)
 
 
 # A member's training state part-way (Trainer.fit's checkpoint / start): "epochs", "step", "weights",
@@ -428,11 +430,21 @@ class Trainer:
         )
 
     def check_model(self) -> None:
-        """Build the model and take one training step on the first batch, changing nothing, so that what a user's
-        module gets wrong (a factory that does not import or raises, scores of the wrong shape or NaN, a loss that is
-        not per row) is a one-line ``UserError`` before a study is stored. A built-in model needs no check."""
-        if self.spec.model.type == "module":
-            self.new_population([self.spec.training.seed] * 2)  # the mode of a pair is kept: a lone λ trains as one
+        """Build the model, take one training step on the first batch (changing nothing) and measure the user's own
+        metrics on the first validation rows, so that what the user's code gets wrong (a factory that does not import
+        or raises, scores of the wrong shape or NaN, a loss that is not per row, a metric that fails or returns no
+        number) is a one-line ``UserError`` before a study is stored. A built-in model with built-in metrics needs none."""
+        users = [i for i, t in enumerate(self.spec.tasks) if is_target(t.metric)]
+        if self.spec.model.type != "module" and not users:
+            return
+        model = self.new_population([self.spec.training.seed] * 2)  # the mode of a pair is kept: a lone λ trains as one
+        if users:
+            n = min(len(self.val), CHECK_ROWS)
+            with torch.no_grad():
+                scores = model.eval()(self.val.rows(0, n))
+            for i in users:
+                group = self.val.groups.get(i)
+                all_metrics(self.spec.tasks[i], scores[0, :, i], self.val.y[:n, i], None if group is None else group[:n])
 
     def new_population(self, seeds: list[int]) -> PopulationModel:
         """The spec's model with one member per seed, on the device; a user module's members run in the mode chosen

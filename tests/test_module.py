@@ -431,7 +431,11 @@ def focal(scores, labels, gamma=2.0):
 
 
 def accuracy(scores, labels):
-    return float(((scores > 0.5).float() == labels).float().mean())
+    broken = os.environ.get("OWN_MODEL_BREAK")
+    if broken == "metric_raises":
+        raise KeyError("threshold")
+    correct = ((scores > 0.5).float() == labels).float()
+    return correct.tolist() if broken == "metric_list" else float(correct.mean())
 """
 
 USER_SPEC = """
@@ -592,6 +596,8 @@ def one_line_error(code: int, out: str, err: str) -> str:
         ("types", "data.loader 'own_model.py:load', split 'train', entry 'x' is list, not a tensor"),
         ("no_label", "data.loader 'own_model.py:load', split 'train': no entry 'buy' (a task's label or where column)"),
         ("scalar_loss", "tasks.buy.loss 'own_model.py:focal' returned a scalar for 250 rows; return one loss per row"),
+        ("metric_raises", "tasks.click.metric 'own_model.py:accuracy' raised KeyError: 'threshold'"),
+        ("metric_list", "tasks.click.metric own_model.py:accuracy: returned list ["),
     ],
 )
 def test_users_code_gone_wrong_is_a_one_line_error_and_the_study_is_untouched(
