@@ -9,6 +9,8 @@ An export folder holds:
 Load it back with one line::
 
     model = paretomoo.load_model("exports/ecommerce-trial17")   # scores: model(num, cat)[0]
+
+A study of your own module loads as your own class, holding the trial's weights.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ import numpy as np
 import torch
 
 from paretomoo._files import writable_folder
+from paretomoo._imports import freeze
 from paretomoo.data import data_root, load_data
 from paretomoo.data._tensors import to_tensors
 from paretomoo.errors import UserError
 from paretomoo.models import ModelShape, build_model
+from paretomoo.models._module import ModulePopulation, build_members, state_error
 from paretomoo.spec import ModelSpec, StudySpec, parse_spec
 from paretomoo.store import CheckpointError, Record, Store
 from paretomoo.trainer import Trainer
@@ -75,6 +79,7 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
         "reason": reason,
         "seed_noise": noise,
         "data_dir": _str_or_none(data_root(spec.data)),  # the spec's relative data paths start here
+        "spec_base": spec.base,  # the study's spec folder: its import paths (factory, loader, losses, metrics) start here
         "paretomoo_version": store.study.user_attrs.get("paretomoo_version"),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -82,6 +87,8 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
     blob = {"shape": shape, "model": asdict(spec.model), "state": state}
     if conditioned is not None:
         blob["conditioned"] = conditioned
+    elif spec.model.type == "module":  # the user's own state_dict, for their own class (load_model builds it)
+        blob["state"] = _population(ModelShape.from_dict(store.study.user_attrs["model_shape"]), spec.model).user_state(state)
     torch.save(blob, out / "model.pt")
     return out
 
@@ -133,9 +140,13 @@ def rerun_weights(store: Store, number: int) -> dict[str, torch.Tensor]:
 
 
 def load_model(path: str | Path, device: str = "cpu", lam: Sequence[float] | Mapping[str, float] | None = None) -> torch.nn.Module:
-    """The exported model (population of one, in eval mode): ``model(num, cat)`` → ``[1, B, T]``.
+    """The exported model, in eval mode.
 
-    Scores are logits for binary tasks and values in the label's units for regression tasks.
+    A built-in model loads as a population of one: ``model(num, cat)`` → ``[1, B, T]``;
+    scores are logits for binary tasks and values in the label's units for regression tasks.
+    A study of your own module (``[model] type = "module"``) loads as an instance of
+    your own class, built by the study's factory with its options, holding the
+    trial's weights: call it as you always do.
     An export of a conditioned trial (``optimizer = "conditioned"``) loads as a
     :class:`~paretomoo.conditioned.ConditionedModel`: ``model(num, cat, lam=...)``
     scores at any λ (one weight per task, spec order), by default the exported
@@ -144,8 +155,7 @@ def load_model(path: str | Path, device: str = "cpu", lam: Sequence[float] | Map
     """
     blob = _read(Path(path) / "model.pt")
     shape = ModelShape.from_dict(blob["shape"])
-    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in blob["model"].items()}
-    mspec = ModelSpec(**fields)
+    mspec = _model_spec(blob)
     cond = blob.get("conditioned")
     if cond is None and lam is not None:
         raise UserError(f'{path} holds a model trained at one λ; lam= applies to exports of conditioned trials (optimizer = "conditioned")')
@@ -160,14 +170,38 @@ def load_model(path: str | Path, device: str = "cpu", lam: Sequence[float] | Map
                     raise UserError(f"lam names task {unknown[0]!r}, which the model does not have; use {', '.join(tasks)}")
                 lam = [float(lam.get(t, 0.0)) for t in tasks]
             return ConditionedModel(shape, mspec, blob["state"], lam if lam is not None else cond["lam"], tasks).to(device).eval()
+        if mspec.type == "module":
+            module = build_members(mspec, shape, [0])[0]
+            module.load_state_dict(blob["state"])
+            return module.to(device).eval()
         model = build_model(shape, mspec, [0])
         model.load_state_dict(blob["state"])
     except RuntimeError as exc:  # missing or unexpected keys, other shapes
-        first = str(exc).strip().splitlines()[0]
-        raise UserError(
-            f"the weights in {path} do not fit this version's {mspec.type} model ({first}); export the trial again with this version"
-        ) from None
+        first = state_error(exc)
+        what = f"{mspec.factory}'s module" if mspec.type == "module" else f"this version's {mspec.type} model"
+        raise UserError(f"the weights in {path} do not fit {what} ({first}); export the trial again with this version") from None
     return model.to(device).eval()
+
+
+def _model_spec(blob: Mapping[str, Any]) -> ModelSpec:
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in blob["model"].items()}
+    if "options" in fields:
+        fields["options"] = freeze(dict(fields["options"]))
+    return ModelSpec(**fields)
+
+
+def _population(shape: ModelShape, mspec: ModelSpec, module: torch.nn.Module | None = None) -> ModulePopulation:
+    """A population of one member of the user's module (``module``, or a new one from the factory)."""
+    return ModulePopulation(shape, mspec, [0], members=None if module is None else [module])
+
+
+def _scorer(path: str | Path, device: str) -> torch.nn.Module:
+    """The exported model as ``Trainer.measure`` reads it: scores ``[1, B, T]`` of a batch."""
+    model = load_model(path, device)
+    blob = _read(Path(path) / "model.pt")
+    if blob["model"].get("type") == "module" and "conditioned" not in blob:  # the user's own class: as a population of one
+        return _population(ModelShape.from_dict(blob["shape"]), _model_spec(blob), model).to(device).eval()
+    return model
 
 
 def load_export_spec(path: str | Path) -> StudySpec:
@@ -175,16 +209,17 @@ def load_export_spec(path: str | Path) -> StudySpec:
     if not p.is_file():
         raise UserError(f"{path} is not an export folder (no spec.toml); pass the --out folder of paretomoo export")
     text = p.read_text()
-    spec = parse_spec(tomllib.loads(text), source_text=text)
     metrics = Path(path) / "metrics.json"
-    data_dir = json.loads(metrics.read_text()).get("data_dir") if metrics.is_file() else None
+    stored = json.loads(metrics.read_text()) if metrics.is_file() else {}
+    spec = parse_spec(tomllib.loads(text), source_text=text, base=stored.get("spec_base") or "")
+    data_dir = stored.get("data_dir")
     return spec.replace(data={"data_dir": data_dir}) if data_dir and data_root(spec.data) is not None else spec
 
 
 def evaluate_export(path: str | Path, split: str = "val", device: str = "cpu") -> dict[str, dict[str, float]]:
     """Re-measure an exported model on its data: ``{task: {metric: value}}``."""
     spec = load_export_spec(path)
-    model = load_model(path, device)
+    model = _scorer(path, device)
     data = load_data(spec.data)
     trainer = Trainer(spec, data, device)
     return trainer.measure(model, to_tensors(data.split(split), spec.tasks, trainer.device))[0]  # type: ignore[arg-type]
