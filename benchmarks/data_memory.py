@@ -81,7 +81,13 @@ def run(arm: str, args: argparse.Namespace, tmp: Path, i: int) -> dict:
         time.sleep(0.1)
     if proc.returncode != 0:
         raise SystemExit(f"{arm}: paretomoo run failed: {proc.stderr.read() if proc.stderr else ''}")
-    return {"arm": arm, "peak_rss_mb": peak_rss / 2**20, "peak_pss_mb": peak_pss / 2**20, "processes": most, "seconds": time.perf_counter() - start}
+    return {
+        "arm": arm,
+        "peak_rss_mb": peak_rss / 2**20,
+        "peak_pss_mb": peak_pss / 2**20,
+        "processes": most,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def main() -> None:

@@ -162,10 +162,11 @@ class ProcessPool:
             self.close(wait=False)
             raise
 
-    def share(self, data: SharedData | None) -> None:
+    def share(self, data: SharedData | None, kept_mode: tuple[str, str] | None = None) -> None:
         """Give every worker the data to build its trainer from: a CPU trainer's ``shared()`` splits (sent as
-        handles to the same shared memory, not copied), or None: each worker loads the data from the spec.
-        Only the first call counts (``ready`` makes one with None)."""
+        handles to the same shared memory, not copied), or None: each worker loads the data from the spec; and the
+        study's mode for a user module's members (``Trainer.keep_mode``). Only the first call counts (``ready``
+        makes one with None)."""
         if self._data_sent:
             return
         self._data_sent = True
@@ -173,7 +174,7 @@ class ProcessPool:
             try:
                 # torch's reductions: a shared tensor travels as a handle to its memory, which one process takes up:
                 # pickled anew for each worker
-                self._conns[i].send_bytes(ForkingPickler.dumps(("data", data)))
+                self._conns[i].send_bytes(ForkingPickler.dumps(("data", data, kept_mode)))
             except OSError:
                 raise WorkerError(f"trainer process {self._procs[i].name} is gone (exit code {self._procs[i].exitcode})") from None
 
@@ -283,8 +284,10 @@ def _serve(conn: Connection, spec: StudySpec, device: str, threads: int) -> None
     from paretomoo.data import load_data
 
     try:
-        kind, shared = pickle.loads(conn.recv_bytes())  # ("data", SharedData | None): see ProcessPool.share
+        _, shared, kept_mode = pickle.loads(conn.recv_bytes())  # ("data", SharedData | None, mode): see ProcessPool.share
         trainer = Trainer(spec, shared if shared is not None else load_data(spec.data), device)
+        if kept_mode is not None:
+            trainer.keep_mode(*kept_mode)
         trainer.warm_up()
     except Exception as exc:
         _send(conn, _failure(exc))

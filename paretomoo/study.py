@@ -11,6 +11,7 @@ import torch
 from paretomoo._parallel import InProcess, ProcessPool, physical_cores
 from paretomoo.conditioned import run_conditioned
 from paretomoo.data import data_root, load_data
+from paretomoo.errors import UserError
 from paretomoo.proposers import loads
 from paretomoo.spec import StudySpec
 from paretomoo.store import Store
@@ -118,6 +119,21 @@ def open_for_training(
     store = Store.create_or_resume(spec, storage, heartbeat=heartbeat, data=about)
     if "model_shape" not in store.study.user_attrs:
         store.study.set_user_attr("model_shape", trainer.shape.to_dict())
+    if spec.model.type == "module":
+        # how a module's members run is chosen once per study (timed, for "auto"): the two modes differ in the last
+        # bits, which training amplifies, so every later run, worker and process of the study runs them alike
+        kept = store.study.user_attrs.get("population_mode")
+        if kept is None:
+            kept = list(trainer.population_mode[2])  # check_model's pair
+            store.study.set_user_attr("population_mode", kept)
+            trainer.keep_mode(*kept)
+        elif spec.model.population not in ("auto", kept[0]):
+            raise UserError(
+                f"study {spec.name!r} runs its members with population = {kept[0]!r} (chosen when it was created); "
+                f'set [model] population = "{kept[0]}" or "auto", or give the study a new name'
+            )
+        else:
+            trainer.keep_mode(kept[0], f"as the study's first run chose: {kept[1]}")
     return store, trainer
 
 
@@ -169,7 +185,7 @@ def run_study(
             stack.enter_context(pool)  # stopped on the way out, without waiting for a pass if on an error
         store, trainer, layout = prepare(spec, storage=storage, device=device)
         if pool is not None and pool.workers == layout.workers:
-            pool.share(trainer.shared())  # one copy of the data on this host: the workers read this process's tensors
+            pool.share(trainer.shared(), trainer.kept_mode)  # one copy of the data on this host: the workers read this process's tensors
         if on_start is not None:
             on_start(store, trainer, layout)
         execute(
@@ -198,5 +214,5 @@ def _executor(spec: StudySpec, trainer: Trainer, layout: Layout) -> InProcess | 
     if layout.workers == 1:
         return InProcess(trainer)
     pool = ProcessPool(spec, str(trainer.device), layout.workers, layout.threads, wait=False)
-    pool.share(trainer.shared())
+    pool.share(trainer.shared(), trainer.kept_mode)
     return pool

@@ -214,6 +214,7 @@ class Trainer:
         # tasks measured on some rows only (a where filter, or NaN labels from a user loader): losses mask them
         self.masked = [t.where is not None or bool(torch.isnan(self.train.y[:, i]).any()) for i, t in enumerate(tasks)]
         self.population_mode: dict[int, tuple[str, str]] = {}  # K → (mode, why) chosen for a user module's members
+        self.kept_mode: tuple[str, str] | None = None  # the study's mode (keep_mode), for every K
         self.pos_weight = [
             torch.tensor(t.pos_weight, device=self.device) if t.loss == "bce" and t.pos_weight != 1.0 else None for t in tasks
         ]
@@ -455,9 +456,18 @@ class Trainer:
             if k not in self.population_mode:
                 batch = self.train.rows(0, min(self.spec.training.batch_size, len(self.train)))
                 y = self.train.y[: min(self.spec.training.batch_size, len(self.train))]
-                self.population_mode[k] = choose_mode(model, batch, lambda p: self.losses(p, y).sum(), self.spec.model.population)
+                wanted = self.kept_mode[0] if self.kept_mode is not None else self.spec.model.population
+                chosen = choose_mode(model, batch, lambda p: self.losses(p, y).sum(), wanted)
+                self.population_mode[k] = self.kept_mode or chosen
             model.mode = self.population_mode[k][0]
         return model
+
+    def keep_mode(self, mode: str, why: str) -> None:
+        """Run a user module's members in ``mode`` from now on, whatever the population size: the mode a study chose
+        when it was created (vmap and one at a time differ in the last bits, so every run and process of a study uses
+        one)."""
+        self.kept_mode = (mode, why)
+        self.population_mode = {}
 
     @torch.no_grad()
     def predict(self, model: PopulationModel, split: TensorSplit) -> torch.Tensor:

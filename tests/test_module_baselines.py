@@ -6,7 +6,7 @@ from pathlib import Path
 
 from paretomoo.cli import main
 
-MODULE = '''
+MODULE = """
 import torch
 from torch import nn
 
@@ -36,7 +36,7 @@ def load(rows=1500):
         return {"x": x, "a": (x[:, 0] > 0).float(), "b": (x[:, 1] > 0).float()}
 
     return {"train": part(rows), "val": part(rows // 3), "test": part(rows // 3)}
-'''
+"""
 
 SPEC = """
 [study]

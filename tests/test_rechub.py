@@ -29,8 +29,9 @@ def rechub_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_rechub_mmoe_trains_exports_and_loads_as_its_own_class(rechub_study: Path, tmp_path: Path) -> None:
-    import paretomoo
     from torch_rechub.models.multi_task import MMOE
+
+    import paretomoo
 
     study = paretomoo.open_study(rechub_study)
     records = [r for r in study.store.records() if r.state == "complete"]

@@ -113,6 +113,7 @@ class Mixed(nn.Module):
 
     def forward(self, batch: Mapping[str, torch.Tensor] | torch.Tensor, cat: torch.Tensor | None = None) -> torch.Tensor:
         if not isinstance(batch, Mapping):  # model(num, cat), as an exported built-in model is called
+            assert cat is not None, "model(num, cat) needs both; or pass one batch mapping"
             batch = {"num": batch, "cat": cat}
         return torch.func.functional_call(self.mixture.template(self.population), self.weights, (batch,))
 
@@ -139,7 +140,10 @@ class ConditionedModel(nn.Module):
         self.register_buffer("lam", torch.as_tensor(list(lam), dtype=torch.float32))
 
     def forward(
-        self, num: torch.Tensor | Mapping[str, torch.Tensor], cat: torch.Tensor | None = None, lam: torch.Tensor | Sequence[float] | None = None
+        self,
+        num: torch.Tensor | Mapping[str, torch.Tensor],
+        cat: torch.Tensor | None = None,
+        lam: torch.Tensor | Sequence[float] | None = None,
     ) -> torch.Tensor:
         w = self.lam if lam is None else torch.as_tensor(lam, dtype=torch.float32, device=self.lam.device)
         w = w.unsqueeze(0) if w.dim() == 1 else w

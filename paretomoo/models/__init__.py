@@ -31,7 +31,18 @@ if TYPE_CHECKING:
     from paretomoo.models._shared_bottom import SharedBottom
     from paretomoo.spec import ModelSpec
 
-__all__ = ["MODELS", "MMoE", "ModelShape", "ModulePopulation", "PLE", "PopLinear", "PopulationModel", "SharedBottom", "build_model", "flops_per_row"]
+__all__ = [
+    "MODELS",
+    "MMoE",
+    "ModelShape",
+    "ModulePopulation",
+    "PLE",
+    "PopLinear",
+    "PopulationModel",
+    "SharedBottom",
+    "build_model",
+    "flops_per_row",
+]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -38,7 +39,10 @@ from paretomoo.models._base import ModelShape, PopulationModel
 from paretomoo.spec import ModelSpec
 
 MODES = ("vmap", "sequential")
-TIMED_STEPS = 3  # timed passes of each mode for population = "auto" (after one warm-up pass)
+# population = "auto": passes of each mode before timing (the first ones pay one-off costs: 8× a later one's, seen on a
+# small module), then passes of each mode in turns, timed
+WARM_UP_STEPS = 3
+TIMED_STEPS = 3
 
 
 def _escape(name: str) -> str:
@@ -185,8 +189,8 @@ def choose_mode(
 
     Checks the module on the first batch (scores of the right shape, finite).
     ``wanted`` "vmap" or "sequential" is taken as asked (a vmap the module
-    cannot run is a one-line error); "auto" times a forward and backward pass
-    of each mode (after one warm-up pass) and keeps the faster; a module that
+    cannot run is a one-line error); "auto" times forward and backward passes
+    of each mode in turns (after warm-up passes) and keeps the faster; a module that
     vmap cannot run takes "sequential", and ``why`` names what failed. The
     weights, their gradients and the buffers (BatchNorm's running statistics)
     are as they were before.
@@ -209,13 +213,11 @@ def choose_mode(
         return (time.perf_counter() - start) / times
 
     try:
-        seconds: dict[str, float] = {}
         failed = ""
-        for mode in ("sequential", "vmap") if wanted == "auto" else (wanted,):
+        modes = ["sequential", "vmap"] if wanted == "auto" else [wanted]
+        for mode in list(modes):
             try:
-                step(mode, 1)
-                if wanted == "auto":
-                    seconds[mode] = step(mode, TIMED_STEPS)
+                step(mode, WARM_UP_STEPS if wanted == "auto" else 1)
             except UserError:
                 raise
             except Exception as exc:
@@ -226,6 +228,13 @@ def choose_mode(
                         + ('; set [model] population = "sequential" or "auto"' if wanted == "vmap" else "")
                     ) from None
                 failed = f"{type(exc).__name__}: {_first_line(exc)}"
+                modes.remove(mode)
+        # both warmed up (the first passes of a mode pay one-off costs), then timed in turns: the faster one's median
+        times: dict[str, list[float]] = {m: [] for m in modes}
+        for _ in range(TIMED_STEPS if len(modes) > 1 else 0):
+            for mode in modes:
+                times[mode].append(step(mode, 1))
+        seconds = {m: float(np.median(t)) for m, t in times.items() if t}
     finally:
         with torch.no_grad():
             for b, old in zip(model.buffers(), saved, strict=True):

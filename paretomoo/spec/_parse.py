@@ -169,7 +169,7 @@ def _parse_task(t: Table, base: str = "") -> TaskSpec:
         direction = t.get("direction", str, None, 'direction = "maximize"')
         if direction is None:
             raise UserError(
-                f"spec key '{where}.direction' is missing: your metric {metric_name!r} needs a direction; write direction = \"maximize\" or \"minimize\""
+                f'spec key \'{where}.direction\' is missing: your metric {metric_name!r} needs a direction; write direction = "maximize" or "minimize"'
             )
         if direction not in ("maximize", "minimize"):
             raise UserError(f"spec key '{where}.direction': expected 'maximize' or 'minimize', got {direction!r}")
@@ -207,11 +207,11 @@ def _parse_task(t: Table, base: str = "") -> TaskSpec:
             f"spec key '{where}.loss': metric {metric_name!r} needs a {reads.labels} label and loss = \"{fit[0]}\", got {loss!r}"
         )
     if output == "probability" and not user_loss and loss != "bce":
-        raise UserError(f"spec key '{where}.output' = \"probability\" needs loss = \"bce\" (a binary label), got {loss!r}")
+        raise UserError(f'spec key \'{where}.output\' = "probability" needs loss = "bce" (a binary label), got {loss!r}')
     if output == "logit" and not user_loss and loss != "bce":
-        raise UserError(f"spec key '{where}.output' = \"logit\" needs loss = \"bce\"; a regression task's output is a value")
+        raise UserError(f'spec key \'{where}.output\' = "logit" needs loss = "bce"; a regression task\'s output is a value')
     if output == "value" and loss == "bce":
-        raise UserError(f"spec key '{where}.output' = \"value\" does not fit loss = \"bce\"; write \"logit\" or \"probability\"")
+        raise UserError(f'spec key \'{where}.output\' = "value" does not fit loss = "bce"; write "logit" or "probability"')
     row_filter = t.get("where", str, None, 'where = "click == 1"')
     if row_filter is not None:
         try:
@@ -245,10 +245,12 @@ def _parse_model(t: Table, base: str = "") -> ModelSpec:
         if not factory:
             raise UserError(
                 'spec key \'model.factory\' is missing: type = "module" builds your nn.Module; write factory = "my_model:build" '
-                '(a function in my_model.py beside the spec)'
+                "(a function in my_model.py beside the spec)"
             )
         if not is_target(factory):
-            raise UserError(f'spec key \'model.factory\': {factory!r} is not an import path; write "package.module:build" or "file.py:build"')
+            raise UserError(
+                f'spec key \'model.factory\': {factory!r} is not an import path; write "package.module:build" or "file.py:build"'
+            )
         m = ModelSpec(
             type=kind,
             factory=factory,

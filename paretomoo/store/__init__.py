@@ -69,6 +69,9 @@ class Store:
     """
 
     def __init__(self, spec: StudySpec, storage: optuna.storages.RDBStorage, study: optuna.Study) -> None:
+        kept = study.user_attrs.get("population_mode")  # a user module's members run as the study's first run chose
+        if kept is not None and spec.model.type == "module" and spec.model.population == "auto":
+            spec = spec.replace(model={"population": kept[0]})
         self.spec = spec
         self.storage = storage
         self.study = study
