@@ -57,8 +57,10 @@ class TaskSpec:
 
     @property
     def objective(self) -> str:
-        """Name of the task's objective as users see it, e.g. ``fraud_pr_auc``."""
-        return f"{self.name}_{self.metric}"
+        """Name of the task's objective as users see it, e.g. ``fraud_pr_auc``; a metric of the user's own is named
+        by its function (``"shop.metrics:revenue_at_10"`` → ``click_revenue_at_10``)."""
+        metric = self.metric.rsplit(":", 1)[-1].rsplit(".", 1)[-1] if ":" in self.metric else self.metric
+        return f"{self.name}_{metric}"
 
 
 # [[tasks]] output values: what a model's score for the task is (paretomoo.tasks turns it into what losses and metrics read)
