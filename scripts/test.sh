@@ -25,4 +25,10 @@ if [ ${#PACKAGES[@]} -gt 0 ]; then
 fi
 PARETOMOO_EXTRAS="[dev]"
 source scripts/setup.sh
-"$PY" -m pytest "$@"
+# One test process per core (pytest-xdist), each test file whole in one of them (its module fixtures built once);
+# arguments that choose the processes themselves (-n N, -p no:xdist) win.
+PARALLEL=(-n auto --dist loadfile)
+for arg in "$@"; do
+  case "$arg" in -n | -n* | --numprocesses* | no:xdist | -pno:xdist) PARALLEL=() ;; esac
+done
+"$PY" -m pytest "${PARALLEL[@]}" "$@"

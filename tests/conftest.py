@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,23 @@ def one_torch_thread():
 
 
 @pytest.fixture
+def quick_gp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Optuna's GP sampler with a smaller acquisition search (its private knobs; defaults 2048 and 10), for tests of
+    what the optimizer wrappers and the loop do with proposals, not of how well the GP chooses: at the defaults
+    the GP's proposals took minutes of the suite."""
+    import optuna
+
+    init = optuna.samplers.GPSampler.__init__
+
+    def smaller(self: optuna.samplers.GPSampler, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)
+        assert hasattr(self, "_n_preliminary_samples") and hasattr(self, "_n_local_search")
+        self._n_preliminary_samples, self._n_local_search = 128, 2
+
+    monkeypatch.setattr(optuna.samplers.GPSampler, "__init__", smaller)
+
+
+@pytest.fixture
 def write_spec(tmp_path: Path):
     """Write a small, fast study spec under tmp_path; keyword arguments override its values."""
 
@@ -88,6 +106,91 @@ def write_spec(tmp_path: Path):
         p = tmp_path / filename
         p.write_text(tiny_text(tmp_path, **kw))
         return p
+
+    return make
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``scripts/test.sh`` runs one test process per core), each process keeps to one core:
+    torch on one thread, and so are the processes its tests start (workers, ``paretomoo run``)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+        import torch
+
+        torch.set_num_threads(1)
+
+
+class TrainedStudies:
+    """Tiny studies trained once per test process (``paretomoo run`` on a ``tiny_text`` spec), copied into each test
+    that asks for one: the copy is the study that test would have trained, in its own folder, and is its own to change."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self.factory = factory
+        self.built: dict[tuple[object, ...], Path] = {}
+
+    def copy(self, dest: Path, filename: str, argv: tuple[str, ...], kw: dict[str, object]) -> Path:
+        """The study of ``tiny_text(dest, **kw)`` in ``dest/filename``, as ``paretomoo run <spec> *argv`` leaves it."""
+        from paretomoo.cli import main
+
+        key = (filename, argv, tuple(sorted((k, repr(v)) for k, v in kw.items())))
+        root = self.built.get(key)
+        if root is None:
+            root = self.factory.mktemp("trained")
+            spec = root / filename
+            spec.write_text(tiny_text(root, **kw))
+            code = main(["run", str(spec), *argv])
+            assert code == 0, f"training the shared study {key} failed"
+            self.built[key] = root
+        copy_study(root, dest)
+        (dest / filename).write_text(tiny_text(dest, **kw))
+        return dest / filename
+
+
+def copy_study(src: Path, dest: Path) -> None:
+    """Copy a folder of SQLite studies and their weights; the paths the databases hold (spec text, weights folder)
+    are moved from ``src`` to ``dest``."""
+    import shutil
+    import sqlite3
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in src.iterdir():
+        if entry.is_dir():
+            shutil.copytree(entry, dest / entry.name)
+        elif entry.suffix == ".db":
+            with sqlite3.connect(entry) as a, sqlite3.connect(dest / entry.name) as b:
+                a.backup(b)  # what the write-ahead log holds too
+                for table, column in _text_columns(b):
+                    for old, new in {(str(src.resolve()), str(dest.resolve())), (str(src), str(dest))}:
+                        b.execute(f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?)', (old, new))
+            a.close()
+            b.close()
+
+
+def _text_columns(db: object) -> list[tuple[str, str]]:
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]  # type: ignore[attr-defined]
+    return [
+        (t, c[1])
+        for t in tables
+        for c in db.execute(f'PRAGMA table_info("{t}")')  # type: ignore[attr-defined]
+        if "CHAR" in c[2].upper() or "TEXT" in c[2].upper()
+    ]
+
+
+@pytest.fixture(scope="session")
+def _trained_studies(tmp_path_factory: pytest.TempPathFactory) -> TrainedStudies:
+    return TrainedStudies(tmp_path_factory)
+
+
+@pytest.fixture
+def trained_study(_trained_studies: TrainedStudies, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """A trained tiny study in tmp_path, as ``paretomoo run <spec> *argv`` leaves it after ``write_spec(filename, **kw)``:
+    trained once per test process, copied for each test (so tests may change it)."""
+
+    def make(filename: str = "tiny.toml", argv: tuple[str, ...] = ("--quiet",), **kw: object) -> Path:
+        path = _trained_studies.copy(tmp_path, filename, argv, kw)
+        capsys.readouterr()  # what training printed is not the test's
+        return path
 
     return make
 
@@ -116,7 +219,6 @@ class PgServer:
     def __init__(self, bin_dir: Path) -> None:
         import os
         import shutil
-        import socket
         import subprocess
         import tempfile
 
@@ -127,15 +229,25 @@ class PgServer:
         if os.geteuid() == 0:  # initdb refuses to run as root
             shutil.chown(self.dir, "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = self._free_port()
+        self.started = False
         subprocess.run(
             [*self.as_user, str(bin_dir / "initdb"), "-D", str(self.dir / "db"), "-U", "postgres", "-A", "trust"],
             check=True,
             capture_output=True,
         )
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"  # as users write it: no driver named
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"  # as users write it: no driver named
+
+    @staticmethod
+    def _free_port() -> int:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
 
     def _ctl(self, *args: str, check: bool = True) -> None:
         import subprocess
@@ -143,8 +255,20 @@ class PgServer:
         subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.dir / "db"), *args], check=check, capture_output=True)
 
     def start(self) -> None:
-        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off"
-        self._ctl("-o", opts, "-l", str(self.dir / "log"), "-w", "start")
+        """Start the server; the first start takes another free port if another process took this one meanwhile
+        (several test processes start servers at once); a restart keeps its port, so its URL holds."""
+        import subprocess
+
+        for attempt in range(3):
+            opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off"
+            try:
+                self._ctl("-o", opts, "-l", str(self.dir / "log"), "-w", "start")
+                break
+            except subprocess.CalledProcessError:
+                if self.started or attempt == 2:
+                    raise
+                self.port = self._free_port()
+        self.started = True
 
     def stop(self) -> None:
         self._ctl("-m", "immediate", "-w", "stop", check=False)
@@ -194,7 +318,9 @@ def pg_storage(pg_url, request):
 
     import sqlalchemy
 
-    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:50]
+    # test processes of one run (pytest-xdist) may share a server ($PARETOMOO_TEST_PG_URL): each its own names
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    name = f"t{worker}_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:50]
     admin = sqlalchemy.create_engine(pg_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

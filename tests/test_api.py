@@ -24,14 +24,12 @@ def call(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def two_studies(write_spec, capsys) -> tuple[Path, Path]:
-    """One spec searched by two optimizers, as two studies in one database."""
-    paths = []
-    for name, optimizer in (("tiny", "nsga2"), ("tiny-random", "random")):
-        p = write_spec(f"{name}.toml", name=name, optimizer=optimizer, trials=8, batch=4, rows=6000, epochs=1)
-        code, _, err = call(capsys, "run", str(p), "--quiet")
-        assert code == 0, err
-        paths.append(p)
+def two_studies(trained_study) -> tuple[Path, Path]:
+    """One spec searched by two optimizers, as two studies side by side (trained once per test process, copied for each test)."""
+    paths = [
+        trained_study(f"{name}.toml", name=name, optimizer=optimizer, trials=8, batch=4, rows=6000, epochs=1)
+        for name, optimizer in (("tiny", "nsga2"), ("tiny-random", "random"))
+    ]
     return paths[0], paths[1]
 
 
@@ -167,13 +165,20 @@ def test_baselines_report_and_status_from_the_command_line(two_studies, capsys, 
     s = study.summary
     F = to_min(s.values, s.directions)[s.on_front]
     numbers = [r.number for r, f in zip(s.complete, s.on_front, strict=True) if f]
+    beaten, kept = [], []
     for row in study_baselines(study):
         f = to_min(np.asarray(row.values), s.directions)[0]
-        assert row.dominated_by == [n for n, g in zip(numbers, F, strict=True) if np.all(g <= f) and np.any(g < f)]
+        dominated_by = [n for n, g in zip(numbers, F, strict=True) if np.all(g <= f) and np.any(g < f)]
+        assert row.dominated_by == dominated_by
         assert row.method != "ew" or row.cost == 1.0
+        (beaten if dominated_by else kept).append(row.method)
 
     code, out, _ = call(capsys, "status", spec)
-    assert code == 0 and ("the front dominates" in out or "the front does not dominate" in out)
+    assert code == 0
+    # status names the baselines the front dominates and those it does not, each in the one line that holds
+    assert (f"the front dominates {', '.join(beaten)} (on the validation means)" in out) is bool(beaten), out
+    assert (f"the front does not dominate {', '.join(kept)}: no front point" in out) is bool(kept), out
+    assert ("the front dominates" in out) is bool(beaten) and ("the front does not dominate" in out) is bool(kept)
     monkeypatch.chdir(tmp_path)
     assert call(capsys, "plot", spec)[0] == 0
 

@@ -99,3 +99,19 @@ def test_task_metrics_of_many_rows_equal_all_metrics_with_a_where_filter() -> No
         assert many[i].keys() == plain.keys()
         for key in plain:
             assert many[i][key] == pytest.approx(plain[key], rel=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_rows_are_sorted_alike_on_any_number_of_threads(threads: int) -> None:
+    """On more than one torch thread the rows are sorted in parts, side by side; the suite's test processes run on one
+    thread each, so the parts are set here."""
+    from paretomoo._many import _sort_rows
+
+    keys = torch.tensor(np.random.default_rng(0).integers(-(2**40), 2**40, (7, 1001)), dtype=torch.int64)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = _sort_rows(keys)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(got, torch.sort(keys, dim=1).values)
