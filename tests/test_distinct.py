@@ -52,12 +52,13 @@ def test_near_duplicates_are_moved_to_the_nearest_free_point() -> None:
 @pytest.mark.parametrize("optimizer", ["nsga2", "optuna-tpe"])
 def test_the_demo_budget_trains_no_near_duplicate(write_spec, optimizer: str) -> None:
     from paretomoo.spec import load_spec
-    from paretomoo.study import run_study
+
+    from ._closed_form import run_loop
 
     def closest_pair(extra: str) -> tuple[float, int]:
         name = f"d{len(extra)}"
         spec = load_spec(write_spec(f"{name}.toml", name=name, optimizer=optimizer, trials=32, batch=8, rows=2000, epochs=1, extra=extra))
-        recs = run_study(spec).records()
+        recs = run_loop(spec).records()  # the proposals are the subject: closed-form metrics (tests/_closed_form.py)
         lam = np.array([[r.lam[t] for t in spec.task_names] for r in recs])
         d = distances(clr(lam), clr(lam))
         np.fill_diagonal(d, np.inf)

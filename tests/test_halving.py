@@ -22,6 +22,7 @@ from paretomoo.study import run_study
 from paretomoo.summary import summarize
 from paretomoo.trainer import Trainer
 
+from ._closed_form import run_workers
 from .test_workers import trials, wait_all, wait_until, worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ def halving_spec(tmp_path: Path, **search: object):
     values = {"fidelity": "epochs", "eta": 3, "trials": 12, "batch": 6, **search}
     text = (ROOT / "studies" / "ecommerce.toml").read_text()
     text = text.replace('name = "ecommerce"', 'name = "halving"').replace("runs/ecommerce", f"{tmp_path}/h")
-    text = text.replace("rows = 200000", "rows = 6000").replace("epochs = 6 ", "epochs = 3\nworkers = 1\npopulation = 4 ")
+    text = text.replace("rows = 200000", "rows = 6000").replace("epochs = 4 ", "epochs = 3\nworkers = 1\npopulation = 4 ")
     text = text.replace("trials = 32\nbatch = 8 ", "\n".join(f"{k} = {v!r}".replace("'", '"') for k, v in values.items()) + "\n# ")
     path = tmp_path / "halving.toml"
     path.write_text(text)
@@ -64,7 +65,7 @@ def test_bad_fidelity_settings_are_one_line_errors(tmp_path, search: str, traini
     text = (ROOT / "studies" / "ecommerce.toml").read_text()
     text = text.replace("[search]\n", f"[search]\n{search}\n").replace("[training]\n", f"[training]\n{training}\n".replace("\n\n", "\n"))
     if training:
-        text = text.replace("epochs = 6 ", "# epochs = 6 ")
+        text = text.replace("epochs = 4 ", "# epochs = 4 ")
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(UserError) as err:
@@ -285,7 +286,7 @@ def test_a_crash_mid_rung_resumes_from_the_last_rungs_checkpoints(write_spec, tm
     path = write_spec(trials=8, batch=4, population=2, rows=20000, epochs=9, optimizer="random", extra=extra)
     storage = f"sqlite:///{tmp_path}/crash.db"
     first = worker(path, storage)
-    wait_until(lambda: any(t.user_attrs.get("rung") == 2 for t in _running(storage)), timeout=240, every=0.05)
+    wait_until(lambda: any(t.user_attrs.get("rung") == 2 for t in _running(storage)), timeout=240, every=0.05, alive=first)
     first.send_signal(signal.SIGKILL)
     first.wait()
     again = worker(path, storage)
@@ -313,12 +314,26 @@ def _running(storage: str) -> list:
         return []
 
 
-@pytest.mark.parametrize("optimizer", ["nsga2", "optuna-tpe", "random", "grid"])
-def test_halving_works_with_every_proposer_and_two_workers_on_postgres(write_spec, pg_storage, optimizer: str) -> None:
-    extra = 'fidelity = "epochs"\neta = 2'
-    path = write_spec(trials=8, batch=4, population=2, epochs=2, optimizer=optimizer, extra=extra)
+def test_halving_with_two_worker_processes_on_postgres(write_spec, pg_storage) -> None:
+    path = write_spec(trials=8, batch=4, population=2, epochs=2, optimizer="nsga2", extra='fidelity = "epochs"\neta = 2')
     procs = [worker(path, pg_storage) for _ in range(2)]
     assert wait_all(procs) == [0, 0], [p.stderr.read() for p in procs]
+    _check_halved(pg_storage)
+
+
+@pytest.mark.parametrize("optimizer", ["nsga2", "optuna-tpe", "random", "grid"])
+def test_halving_works_with_every_proposer_and_two_workers_on_postgres(write_spec, pg_storage, optimizer: str) -> None:
+    """Two workers at once, each with its own connection (threads of this process on closed-form metrics, checkpoints
+    included: rungs, promotions and the queue are the subject; the test above runs real worker processes)."""
+    path = write_spec(trials=8, batch=4, population=2, epochs=2, optimizer=optimizer, extra='fidelity = "epochs"\neta = 2')
+    executors = run_workers(load_spec(path), pg_storage)
+    _check_halved(pg_storage)
+    fitted = [c for ex in executors for c in ex.calls]
+    assert sorted(epochs for _, _, epochs in fitted) == [1] * 8 + [2] * 4  # 8 λ to the first rung, 4 of them on to the second
+
+
+def _check_halved(pg_storage: str) -> None:
+    """Two batches of 4 at 1 epoch, the best 2 of each on to 2 epochs: 8 λ finished, 4 complete, nothing left over."""
     store = Store.open("tiny", pg_storage)
     records = store.records()
     assert store.n_finished() == 8 and [r.state for r in records].count("complete") == 4

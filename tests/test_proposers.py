@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -13,21 +15,8 @@ TASKS = ["click", "ad_click", "search", "fraud"]
 ALL = sorted(PROPOSERS)
 
 
-@pytest.fixture(autouse=True)
-def quick_gp(monkeypatch):
-    """Optuna's GP sampler with a smaller acquisition search (its private knobs; defaults 2048 and 10): these tests
-    check the wrapper's contract (box, determinism, what it is told), not how well the GP chooses, and at the
-    defaults they took two minutes of the suite."""
-    import optuna
-
-    init = optuna.samplers.GPSampler.__init__
-
-    def smaller(self: optuna.samplers.GPSampler, *args: object, **kwargs: object) -> None:
-        init(self, *args, **kwargs)
-        assert hasattr(self, "_n_preliminary_samples") and hasattr(self, "_n_local_search")
-        self._n_preliminary_samples, self._n_local_search = 128, 2
-
-    monkeypatch.setattr(optuna.samplers.GPSampler, "__init__", smaller)
+# these tests check the wrappers' contract (box, determinism, what they are told), not how well the GP chooses
+pytestmark = pytest.mark.usefixtures("quick_gp")
 
 
 def objectives(x: np.ndarray) -> np.ndarray:
@@ -51,10 +40,22 @@ def run(name: str, seed: int, batches: int = 4, batch: int = 8, space: LambdaSpa
     return history
 
 
+@functools.cache
+def _seed0(name: str) -> tuple[Batch, ...]:
+    return tuple(run(name, seed=0, batches=5))
+
+
+def seed0(name: str, batches: int = 4) -> list[Batch]:
+    """``run(name, seed=0, batches=batches)``, from one 5-batch run made once per test process: each batch is rebuilt
+    from the ones before it, so a shorter run is a prefix of a longer one (that runs repeat is
+    test_same_seed_same_proposals's subject). Copied, so that no test changes another's."""
+    return [Batch(b.x.copy(), b.f.copy()) for b in _seed0(name)[:batches]]
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_points_lie_in_the_box_and_map_onto_the_simplex(name: str) -> None:
     space = LambdaSpace(TASKS, LambdaSpec())
-    hist = run(name, seed=0)
+    hist = seed0(name)
     x = np.vstack([b.x for b in hist])
     assert x.shape == (32, 4)
     assert np.all(np.abs(x) <= space.zmax + 1e-12)
@@ -74,7 +75,7 @@ def test_bounds_are_respected(name: str) -> None:
 @pytest.mark.parametrize("name", ALL)
 def test_reaches_ratios_of_1_to_100(name: str) -> None:
     space = LambdaSpace(TASKS, LambdaSpec())
-    lam = space.to_lambda(np.vstack([b.x for b in run(name, seed=0, batches=5)]))
+    lam = space.to_lambda(np.vstack([b.x for b in seed0(name, batches=5)]))
     ratio = lam.max(axis=1) / lam.min(axis=1)
     assert ratio.max() >= 100
 
@@ -91,7 +92,7 @@ def test_same_seed_same_proposals(name: str) -> None:
 
 @pytest.mark.parametrize("name", ALL)
 def test_no_duplicates_within_a_batch(name: str) -> None:
-    for b in run(name, seed=0):
+    for b in seed0(name):
         assert len(np.unique(b.x.round(9), axis=0)) == len(b.x)
 
 
@@ -126,14 +127,14 @@ def test_ask_tell_round_trip_through_the_store(name: str, tmp_path) -> None:
             state = optuna.trial.TrialState.FAIL if np.isnan(row).any() else optuna.trial.TrialState.COMPLETE
             storage.set_trial_state_values(trial._trial_id, state, None if np.isnan(row).any() else row.tolist())
         told.append(Batch(x, f))
-    direct = run(name, seed=0, batches=3)
+    direct = seed0(name, batches=3)
     np.testing.assert_array_equal(np.vstack([t.x for t in told]), np.vstack([b.x for b in direct]))
 
 
 @pytest.mark.parametrize("name", ["nsga2", "optuna-nsga2", "optuna-tpe"])
 def test_model_based_proposers_use_what_they_are_told(name: str) -> None:
     """The same asks told opposite objectives lead to different next batches."""
-    hist = run(name, seed=0, batches=3)
+    hist = seed0(name, batches=3)
     # aligned objectives make domination a total order, which flipping reverses
     hist = [Batch(b.x, np.repeat(b.x.sum(axis=1, keepdims=True), 3, axis=1)) for b in hist]
     flipped = [Batch(b.x, -b.f) for b in hist]
@@ -151,7 +152,7 @@ def test_tell_takes_the_points_told_not_the_points_asked(name: str) -> None:
     """A batch may come back different from what was asked (replayed from the store, re-run after a crash):
     the proposer must learn from the points it is told."""
     space = LambdaSpace(TASKS, LambdaSpec())
-    history = run(name, seed=0, batches=2)  # past TPE's random start-up trials
+    history = seed0(name, batches=2)  # past TPE's random start-up trials
     other = np.random.default_rng(7).uniform(-space.zmax, space.zmax, (8, 4))
 
     def next_batch(tell_other: bool) -> tuple[np.ndarray, object]:

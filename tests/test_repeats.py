@@ -13,6 +13,8 @@ from paretomoo.store import Store
 from paretomoo.study import run_study
 from paretomoo.trainer import MemberResult, Trainer
 
+from ._closed_form import run_loop
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -81,8 +83,9 @@ def test_a_study_killed_between_the_seeds_of_a_lambda_finishes_them_once(write_s
 
 
 def test_adaptive_repeats_go_to_trials_on_or_near_the_front(write_spec) -> None:
+    # the plan of repeats is the subject: the loop runs on closed-form metrics (tests/_closed_form.py), with seed and row noise
     spec = load_spec(write_spec(trials=8, batch=4, population=4, optimizer="random", extra='repeats = "front:3"'))
-    store = run_study(spec.replace(training={"workers": 1}))
+    store = run_loop(spec)
     records = store.records()
     complete = [r for r in records if r.state == "complete" and r.repeat_of is None]
     repeats = [r for r in records if r.repeat_of is not None]
@@ -97,7 +100,7 @@ def test_adaptive_repeats_go_to_trials_on_or_near_the_front(write_spec) -> None:
             assert r.repeats == 3, r.number  # every trial of the final front has its seeds
     assert s.counts()["repeat"] == len(repeats)
     # the same spec gives the same study: the plan of repeats depends on the stored results only
-    again = run_study(load_spec(write_spec("b.toml", name="b", trials=8, batch=4, optimizer="random", extra='repeats = "front:3"')))
+    again = run_loop(load_spec(write_spec("b.toml", name="b", trials=8, batch=4, optimizer="random", extra='repeats = "front:3"')))
     assert [(r.repeats, r.values) for r in again.records() if r.repeat_of is None] == [(r.repeats, r.values) for r in complete]
 
 
