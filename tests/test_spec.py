@@ -15,8 +15,9 @@ STUDIES = Path(__file__).resolve().parents[1] / "studies"
 # what the hash covers (a new key, a reordered section) locks users out of every stored study.
 # These are the hashes the presets have had since they were written.
 PINNED = {
-    "ecommerce.toml": "453b548937c619fc",
-    "ecommerce_conditioned.toml": "453b548937c619fc",  # the conditioned search is outside the hash: its checks are trials of the demo
+    # the demo since its tasks rank every id their own way (data.signal = "ids", one number per id, 4 epochs, fraud pos_weight 10)
+    "ecommerce.toml": "5390bacf01cfbafa",
+    "ecommerce_conditioned.toml": "5390bacf01cfbafa",  # the conditioned search is outside the hash: its checks are trials of the demo
     "census_income.toml": "b919c8fa7c94c110",
     "aliccp.toml": "af4153796cc2e764",
     "aliexpress.toml": "30757fc0243400c8",
