@@ -8,6 +8,8 @@
 #   3. (run before 2.) every adaptive-weighting baseline (paretomoo.baselines) trains on CUDA, with its time against ew's;
 #   4. (run before 2.) successive halving on CUDA: going on from a checkpoint (1 -> 2 epochs) against one 2-epoch
 #      training (bit for bit on a CPU; the largest difference is printed here).
+#   6. (run before 2.) your own nn.Module (examples/shared_bottom) as a population of 8 on CUDA: s/trial through
+#      torch.vmap and one member at a time, and what population = "auto" chooses.
 # Arguments go to the benchmark, e.g. --populations 1,64,256 --no-check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,6 +103,35 @@ t0 = time.perf_counter(); res = measure_mixture(trainer, mix, lam); measure = ti
 assert all(r[0]["failed"] is None for r in res)
 print(f"conditioned on CUDA: one fixed-λ training {one:.2f} s, conditioned training {train:.2f} s, "
       f"measuring {len(lam)} λ {measure:.2f} s ({measure / one:.2f}x one training)")
+EOF
+
+# 6. a plain nn.Module as a population on CUDA: vmap against one member at a time (benchmarks/own_model.py on a CPU).
+timeout 120 "$PY" - <<'EOF'
+import time
+import numpy as np
+import torch
+from paretomoo.data import load_data
+from paretomoo.spec import load_spec
+from paretomoo.trainer import Trainer
+
+spec = load_spec("examples/shared_bottom/study.toml").replace(data={"rows": 100000}, training={"epochs": 1, "device": "cuda"})
+data = load_data(spec.data)
+lam = np.random.default_rng(0).dirichlet(np.ones(4), size=8)
+s = {}
+for mode in ("vmap", "sequential"):
+    trainer = Trainer(spec.replace(model={"population": mode}), data, "cuda")
+    trainer.fit(lam)  # warm-up
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        trainer.fit(lam)
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) / len(lam))
+    s[mode] = float(np.median(times))
+auto = Trainer(spec, data, "cuda")
+auto.new_population([0] * len(lam))
+mode, why = auto.population_mode[len(lam)]
+print(f"own module on CUDA, K = 8: vmap {s['vmap']:.3f} s/trial, one at a time {s['sequential']:.3f} ({s['sequential'] / s['vmap']:.1f}x); auto: {mode} ({why})")
 EOF
 
 timeout 280 "$PY" benchmarks/trainer_throughput.py --device cuda --populations 1,16,64,256 --seed-steps 20 --repeats 3 "$@"

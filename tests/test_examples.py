@@ -61,6 +61,7 @@ def run_pick_export(capsys: pytest.CaptureFixture[str], folder: Path) -> tuple[t
     assert re.search(r"members: (vmap|sequential), 4 at a time", out), out
     status = json.loads(call(capsys, "status", "study.toml", "--json"))
     assert len(status) == 4 and all(t["state"] == "complete" for t in status)
+    assert all(t["run"]["population"] in ("vmap", "sequential") and t["run"]["members"] == 4 for t in status)
     assert "picked trial" in call(capsys, "pick", "study.toml")
     out = call(capsys, "export", "study.toml", "--out", "exp")
     assert "verified" in out

@@ -17,6 +17,8 @@ class SharedBottom(nn.Module):
         super().__init__()
         self.tasks = list(tasks)
         self.embeddings = nn.ModuleList(nn.Embedding(c, embedding_dim) for c in cardinalities)
+        for emb in self.embeddings:
+            nn.init.normal_(emb.weight, std=0.1)  # small, beside standardised numeric features
         layers: list[nn.Module] = []
         width = n_num + embedding_dim * len(cardinalities)
         for h in bottom:
