@@ -313,7 +313,8 @@ def test_names_in_the_cli_and_specs_come_from_the_registries() -> None:
     shape = ModelShape(n_num=3, cardinalities=(5,), n_tasks=2)
     for name, entry in MODELS.items():
         cls = entry.load()
-        assert issubclass(cls, PopulationModel) and cls.flops_per_row(shape, ModelSpec(type=name)) > 0
+        assert issubclass(cls, PopulationModel)  # one population interface, whoever wrote the model
+        assert cls.flops_per_row(shape, ModelSpec(type=name)) > 0 or name == "module"  # a user's module: cost unknown
     for f in dataclasses.fields(ModelSpec):
         assert set(f.metadata.get("for", ())) <= set(MODELS), f.name  # model-specific keys name registered models
     own = {f.name for f in dataclasses.fields(DataSpec)}
