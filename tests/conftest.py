@@ -83,17 +83,19 @@ def one_torch_thread():
 
 @pytest.fixture
 def quick_gp(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Optuna's GP sampler with a smaller acquisition search (its private knobs; defaults 2048 and 10), for tests of
-    what the optimizer wrappers and the loop do with proposals, not of how well the GP chooses: at the defaults
-    the GP's proposals took minutes of the suite."""
+    """Optuna's GP sampler with a smaller acquisition search and fewer samples of the running points' outcomes (its
+    private knobs; defaults 2048, 10 and 128), for tests of what the optimizer wrappers and the loop do with
+    proposals, not of how well the GP chooses: at the defaults the GP's proposals took minutes of the suite (most of
+    it one box decomposition of the front per sample, for each point of a batch)."""
     import optuna
 
     init = optuna.samplers.GPSampler.__init__
 
     def smaller(self: optuna.samplers.GPSampler, *args: object, **kwargs: object) -> None:
         init(self, *args, **kwargs)
-        assert hasattr(self, "_n_preliminary_samples") and hasattr(self, "_n_local_search")
-        self._n_preliminary_samples, self._n_local_search = 128, 2
+        for knob in ("_n_preliminary_samples", "_n_local_search", "_n_qmc_samples_ehvi"):
+            assert hasattr(self, knob), knob
+        self._n_preliminary_samples, self._n_local_search, self._n_qmc_samples_ehvi = 128, 2, 16
 
     monkeypatch.setattr(optuna.samplers.GPSampler, "__init__", smaller)
 
