@@ -131,7 +131,10 @@ def test_bad_inputs_name_the_problem(done_study: Path, capsys, tmp_path: Path) -
         (["pick", path, "--constraint", "fraud_pr_auc>=0.99"], "no trial satisfies"),
         (["pick", path, "--weights", "click_auc=-1"], "--weights"),
         (["pick", path, "--method", "weights"], "method 'weights' needs weights"),
-        (["pick", path, "--method", "knee", "--weights", "click_auc=1"], "weights apply to the methods weights and pseudo-weights, not 'knee'"),
+        (
+            ["pick", path, "--method", "knee", "--weights", "click_auc=1"],
+            "weights apply to the methods weights and pseudo-weights, not 'knee'",
+        ),
         (["export", path, "--take-confirmed", "--out", str(tmp_path / "e")], "--take-confirmed needs --noise N"),
         (["export", path, "--trial", "1", "--method", "knee", "--out", str(tmp_path / "e")], "--trial names the trial itself"),
         (["export", path, "--trial", "99", "--out", str(tmp_path / "e")], "has no trial 99"),
