@@ -38,7 +38,6 @@ from paretomoo.errors import UserError
 from paretomoo.models._base import ModelShape, PopulationModel
 from paretomoo.spec import ModelSpec
 
-MODES = ("vmap", "sequential")
 # population = "auto": passes of each mode before timing (the first ones pay one-off costs: 8× a later one's, seen on a
 # small module), then passes of each mode in turns, timed
 WARM_UP_STEPS = 3
@@ -117,7 +116,6 @@ class ModulePopulation(PopulationModel):
         self.stacked_buffers = holder
         # the architecture functional_call runs: member 0 itself (not a registered submodule: its own weights are unused)
         object.__setattr__(self, "base", members[0])
-        self.module_class = type(members[0])
 
     # -- the population interface ----------------------------------------------------
 
