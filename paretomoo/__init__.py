@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from paretomoo._version import __version__ as __version__
 from paretomoo.errors import UserError
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ __all__ = [
     "run_study",
     "train_baselines",
 ]
-__version__ = "0.2.0"
 
 # Loaded on first use (PEP 562): importing torch, Optuna and pymoo takes 1.5 s, which the
 # command line need not pay for --help, a bad flag or a bad spec.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from paretomoo import __version__
+from paretomoo._version import __version__
 from paretomoo.plots import FADED
 from paretomoo.report._assets import CSP, CSS, JS, NAV
 from paretomoo.report._common import esc

@@ -94,7 +94,7 @@ class Store:
         sources that read files). A new study stores both; resuming one whose
         data or paretomoo version differ warns (``StudyWarning``).
         """
-        from paretomoo import __version__
+        from paretomoo._version import __version__
 
         url = storage_url or spec.storage
         storage = open_storage(url, heartbeat)

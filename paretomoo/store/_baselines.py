@@ -118,7 +118,7 @@ class Baselines:
         failed: str | None,
     ) -> BaselineRecord:
         """Store one baseline training (complete, or failed with ``failed`` as its reason)."""
-        from paretomoo import __version__
+        from paretomoo._version import __version__
 
         study = self._study(create=True)
         assert study is not None

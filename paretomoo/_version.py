@@ -1,0 +1,5 @@
+"""The package's version, in a leaf module that any part of the package can import."""
+
+from __future__ import annotations
+
+__version__ = "0.2.0"
