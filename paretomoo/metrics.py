@@ -24,17 +24,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from paretomoo._kernels import auc, gauc, logloss, ndcg, pr_auc, recall, rmse
 from paretomoo._many import auc_many, gauc_many, logloss_many, ndcg_many, pr_auc_many, recall_many, rmse_many
+from paretomoo._resample import BOOTSTRAP, bootstrap_weights
 from paretomoo._weighted import (
-    BOOTSTRAP,
     auc_weighted,
-    bootstrap_metrics,
-    bootstrap_weights,
     gauc_weighted,
     logloss_weighted,
     ndcg_weighted,
@@ -168,6 +166,24 @@ class Metric:
     def reads(self, loss: str) -> bool:
         """Whether the metric can measure a task trained with ``loss``."""
         return self.labels == "any" or LOSSES.get(loss) == self.labels
+
+
+def bootstrap_metrics(
+    metrics: Sequence[Metric], scores: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, group: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """:meth:`Metric.bootstrap` of several metrics of the same scores, sharing their common work.
+
+    AUC and average precision read the weights once between them. Returns
+    ``{metric name: [B] float64}``.
+
+    Example::
+
+        w = bootstrap_weights(len(y))  # once per split, the same for every trial
+        reps = bootstrap_metrics(reported("bce", None), scores, y, w)
+        lo, hi = reps["auc"].nanquantile(torch.tensor([0.05, 0.95], dtype=torch.float64))
+    """
+    memo: dict[str, Any] = {}
+    return {m.name: m._bootstrap(scores, y, weights, group, memo) for m in metrics}
 
 
 def _repeated(metric: Metric, scores: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, group: torch.Tensor | None) -> torch.Tensor:
