@@ -21,7 +21,7 @@ from paretomoo.data._tabular import load_tabular
 
 if TYPE_CHECKING:
     from paretomoo.data._tensors import TensorSplit, to_tensors
-    from paretomoo.spec import DataSpec
+    from paretomoo.spec._sections import DataSpec
 
 __all__ = [
     "SOURCES",

@@ -42,7 +42,7 @@ from paretomoo.errors import UserError
 if TYPE_CHECKING:
     import torch
 
-    from paretomoo.spec import DataSpec, TaskSpec
+    from paretomoo.spec._sections import DataSpec, TaskSpec
     from paretomoo.spec._table import Table
 
 SPLITS = ("train", "val", "test")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from paretomoo.data._dataset import Dataset
-    from paretomoo.spec import DataSpec, TaskSpec
+    from paretomoo.spec._sections import DataSpec, TaskSpec
     from paretomoo.spec._table import Table
 
 

@@ -52,7 +52,7 @@ from paretomoo.data._source import Source
 from paretomoo.errors import UserError
 
 if TYPE_CHECKING:
-    from paretomoo.spec import DataSpec
+    from paretomoo.spec._sections import DataSpec
     from paretomoo.spec._table import Table
 
 NUM_FEATURES = 12

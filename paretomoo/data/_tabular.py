@@ -47,7 +47,7 @@ from paretomoo.errors import UserError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from paretomoo.spec import DataSpec
+    from paretomoo.spec._sections import DataSpec
 
 
 @dataclass

@@ -12,7 +12,7 @@ from paretomoo.errors import UserError
 from paretomoo.spec._table import REQUIRED, Table, show
 
 if TYPE_CHECKING:
-    from paretomoo.spec import DataSpec, TaskSpec
+    from paretomoo.spec._sections import DataSpec, TaskSpec
 
 _NO_HASH = {"hash": False}
 

@@ -11,7 +11,7 @@ from paretomoo.conditions import OPS, parse_conditions
 from paretomoo.data._dataset import Split
 from paretomoo.errors import UserError
 from paretomoo.metrics import NEEDS_BOTH, NEEDS_POSITIVE, NEEDS_ROWS, get_metric
-from paretomoo.spec import TaskSpec
+from paretomoo.spec._sections import TaskSpec
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from paretomoo.models._experts import PLE, MMoE
     from paretomoo.models._module import ModulePopulation
     from paretomoo.models._shared_bottom import SharedBottom
-    from paretomoo.spec import ModelSpec
+    from paretomoo.spec._sections import ModelSpec
 
 __all__ = [
     "MODELS",

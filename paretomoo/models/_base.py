@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from paretomoo.spec import ModelSpec
+from paretomoo.spec._sections import ModelSpec
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from torch import nn
 from paretomoo._imports import call_with, load_target, options_dict
 from paretomoo.errors import UserError
 from paretomoo.models._base import ModelShape, PopulationModel
-from paretomoo.spec import ModelSpec
+from paretomoo.spec._sections import ModelSpec
 
 # population = "auto": passes of each mode before timing (the first ones pay one-off costs: 8× a later one's, seen on a
 # small module), then passes of each mode in turns, timed

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from paretomoo.models._base import ModelShape, PopGroupLinear, PopLinear, PopMLP, PopulationModel, _Init, _mlp_flops
-from paretomoo.spec import ModelSpec
+from paretomoo.spec._sections import ModelSpec
 
 
 class _Towers(nn.Module):
