@@ -19,7 +19,7 @@ from paretomoo.errors import UserError
 from paretomoo.front import hypervolume, pareto_mask, reference_point, to_min
 
 if TYPE_CHECKING:
-    from paretomoo.api import Study
+    from paretomoo._view import StudyView
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Comparison:
         return out
 
 
-def compare(studies: Sequence[Study]) -> Comparison:
+def compare(studies: Sequence[StudyView]) -> Comparison:
     """Compare the fronts of ``studies`` (at least two, each with a complete trial)."""
     if len(studies) < 2:
         raise UserError("compare needs at least two studies; pass two or more spec files or study names")

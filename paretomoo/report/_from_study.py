@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 from optuna.trial import TrialState
 
+from paretomoo._drawing import clock
 from paretomoo.front import to_min
-from paretomoo.report import Baseline, ReportData, StudyFront
+from paretomoo.report import Baseline, Check, ReportData, StudyFront
 
 if TYPE_CHECKING:
-    from paretomoo.api import Study
+    from paretomoo._view import StudyView
     from paretomoo.store import BaselineRecord, Record
 
 
-def report_data(study: Study, others: Sequence[Study] = ()) -> ReportData:
+def report_data(study: StudyView, others: Sequence[StudyView] = ()) -> ReportData:
     """The report of ``study``; with ``others``, their fronts overlaid and compared against a common reference."""
     from paretomoo.plots import history_data
     from paretomoo.summary import LEVEL
@@ -43,10 +44,17 @@ def report_data(study: Study, others: Sequence[Study] = ()) -> ReportData:
         ("front", f"{len(s.front)} of {n} complete trials; selection on validation, test figures held out"),
     ]
     cond = study.store.study.user_attrs.get("conditioned")
-    if cond is not None:  # one λ-conditioned training: what it cost, and each exact check's gap
-        from paretomoo.conditioned import conditioned_lines
+    checks: list[Check] = []
+    if cond is not None:  # one λ-conditioned training: what it cost here, each exact check's gap in its own table
+        from paretomoo.conditioned import gaps
 
-        facts.append(("conditioned", " ".join(line.strip() for line in conditioned_lines(spec, s.records, cond))))
+        checks = [
+            Check(g.exact, g.point, g.end, np.array(g.gap), np.array(g.noise))
+            for g in gaps(s.records, spec.objectives, spec.directions, spec.tasks)
+        ]
+        cost = f"training {cond.get('train_seconds', np.nan):.1f} s, measuring {cond.get('measure_seconds', np.nan):.1f} s"
+        measured = f"{cond.get('points', 0)} λ measured on {cond.get('models', 0)} λ-conditioned model(s) ({cost})"
+        facts.append(("conditioned", f"{measured}; {len(checks)} of them retrained exactly (see Checks)"))
     baselines = study_baselines(study)
     return ReportData(
         title=spec.name,
@@ -70,10 +78,11 @@ def report_data(study: Study, others: Sequence[Study] = ()) -> ReportData:
         baselines=baselines,
         baseline_lines=baseline_lines(baselines),
         studies=_fronts(study, others) if others else [],
+        checks=checks,
     )
 
 
-def study_baselines(study: Study, records: Sequence[BaselineRecord] | None = None) -> list[Baseline]:
+def study_baselines(study: StudyView, records: Sequence[BaselineRecord] | None = None) -> list[Baseline]:
     """Each complete baseline: its metrics, its cost against ``ew`` (one fixed-λ training through the same loop, same
     seed), and the front trials that dominate it on the validation means."""
     from paretomoo.baselines import METHODS
@@ -109,7 +118,7 @@ def baseline_lines(rows: Sequence[Baseline]) -> list[str]:
     return lines
 
 
-def _fronts(study: Study, others: Sequence[Study]) -> list[StudyFront]:
+def _fronts(study: StudyView, others: Sequence[StudyView]) -> list[StudyFront]:
     from paretomoo.comparison import compare
 
     c = compare([study, *others])
@@ -121,11 +130,11 @@ def _fronts(study: Study, others: Sequence[Study]) -> list[StudyFront]:
     ]
 
 
-def _lam_line(study: Study, rec: Record) -> str:
+def _lam_line(study: StudyView, rec: Record) -> str:
     return "λ " + ", ".join(f"{t} = {rec.lam[t]:.4g}" for t in study.spec.task_names)
 
 
-def _data_text(study: Study) -> str:
+def _data_text(study: StudyView) -> str:
     spec = study.spec
     fp = study.store.study.user_attrs.get("data_fingerprint") or {}
     rows = fp.get("rows") or {}
@@ -134,14 +143,14 @@ def _data_text(study: Study) -> str:
     return f"{spec.data.source}" + (f" ({files})" if files else "") + (f": {split} rows" if split else "")
 
 
-def _model_text(study: Study) -> str:
+def _model_text(study: StudyView) -> str:
     mo = study.spec.model
     tr = study.spec.training
     body = f"bottom {list(mo.bottom)}" if mo.type == "shared_bottom" else f"{mo.experts} experts {list(mo.expert)}"
     return f"{mo.type}, {body}, towers {list(mo.tower)}; {tr.epochs} epochs, batch {tr.batch_size}, lr {tr.lr:g}, training seed {tr.seed}"
 
 
-def _budget_text(study: Study) -> str:
+def _budget_text(study: StudyView) -> str:
     """What the spec asks for and what the store holds (a run's --trials, --optimizer or --repeats may differ from the spec)."""
     from paretomoo.proposers import label
 
@@ -156,7 +165,7 @@ def _budget_text(study: Study) -> str:
     )
 
 
-def _wall_text(study: Study) -> str:
+def _wall_text(study: StudyView) -> str:
     trials = study.store.queue.trials((TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
     ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
@@ -166,9 +175,4 @@ def _wall_text(study: Study) -> str:
     train = sum(
         r.seconds for r in study.summary.records if r.state in ("complete", "failed", "pruned", "promoted") and np.isfinite(r.seconds)
     )
-    return f"{_clock(span)} from the first trial's start to the last one's end; {train:,.1f} s of training, summed over λ"
-
-
-def _clock(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{clock(span)} from the first trial's start to the last one's end; {train:,.1f} s of training, summed over λ"
