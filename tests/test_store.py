@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_plain_postgresql_url_opens_with_the_postgres_extra(pg_storage: str) -> None:
-    """``postgresql://`` with no driver named, as in the README: psycopg 3, what the extra installs."""
+    """``postgresql://`` with no driver named, as in docs/workers.md: psycopg 3, what the extra installs."""
     assert pg_storage.startswith("postgresql://")
     storage = open_storage(pg_storage)
     assert storage.engine.dialect.driver == "psycopg"

@@ -13,7 +13,7 @@ population forward (``torch.func.functional_call``): nothing in
 Why mixing rather than FiLM (a small network of λ scaling and shifting the
 shared bottom's units): ``benchmarks/conditioned.py`` compares them; FiLM's
 points gathered around one compromise while mixing reached every task's end
-(README, "One training for the whole front").
+(docs/conditioned.md).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ PROPOSERS: dict[str, ProposerEntry] = {
 
 
 # ``optimizer = "auto"`` (the default): the optimizer benchmarks/front_quality.py found best for small budgets;
-# the README's "Which optimizer" section gives the figures.
+# docs/optimizers.md ("Which optimizer") gives the figures.
 AUTO = "optuna-tpe"
 # ``optimizer = "conditioned"``: no proposer; one λ-conditioned training, then the points of its front retrained
 # exactly (paretomoo.conditioned)

@@ -136,7 +136,7 @@ class SearchSpec:
     eta: int = 3
     # optimizer = "conditioned" (paretomoo.conditioned): the Dirichlet concentration of the λ drawn in training, and how
     # many λ of the logit box the trained models are measured at (after the box's centre and each task's end)
-    alpha: float = 0.3  # benchmarks/conditioned.py: 0.3 kept more of the sweep's front than 1 (README)
+    alpha: float = 0.3  # benchmarks/conditioned.py: 0.3 kept more of the sweep's front than 1 (docs/conditioned.md)
     points: int = 1024
 
     def rungs(self, epochs: int) -> list[int]:
