@@ -9,6 +9,7 @@ from paretomoo._version import __version__ as __version__
 from paretomoo.errors import UserError
 
 if TYPE_CHECKING:
+    from paretomoo.admin import delete_study, gc_study, list_studies
     from paretomoo.api import Study, create_study, open_study, train_baselines
     from paretomoo.comparison import compare
     from paretomoo.export import evaluate_export, export_trial, load_model
@@ -23,8 +24,11 @@ __all__ = [
     "UserError",
     "compare",
     "create_study",
+    "delete_study",
     "evaluate_export",
     "export_trial",
+    "gc_study",
+    "list_studies",
     "load_model",
     "load_spec",
     "open_study",
@@ -40,6 +44,9 @@ _LAZY = {
     "Study": "paretomoo.api",
     "train_baselines": "paretomoo.api",
     "compare": "paretomoo.comparison",
+    "list_studies": "paretomoo.admin",
+    "delete_study": "paretomoo.admin",
+    "gc_study": "paretomoo.admin",
     "evaluate_export": "paretomoo.export",
     "export_trial": "paretomoo.export",
     "load_model": "paretomoo.export",

@@ -8,6 +8,7 @@
     paretomoo report STUDY   one self-contained HTML report
     paretomoo compare STUDY STUDY...     fronts overlaid, hypervolumes against one reference
     paretomoo baseline SPEC --method M   adaptive-weighting baselines, stored beside the trials
+    paretomoo studies / delete / gc      list a storage's studies, delete one, remove files a study no longer needs
 
 STUDY is a spec file (which names its storage) or a study name with --storage.
 Every command is a thin layer over ``paretomoo.api`` (``paretomoo.open_study``).
@@ -26,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
+from paretomoo._cli_admin import COMMANDS as ADMIN_COMMANDS
+from paretomoo._cli_admin import add_commands as add_admin_commands
 from paretomoo._console import ProgressLine, print_baselines, print_choice, print_status
 from paretomoo.errors import StudyWarning, UserError
 
@@ -150,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
             c.add_argument("--pick", action="store_true", help="export what pick chooses (the default without --trial)")
             c.add_argument("--out", help="folder (default: exports/<study>-trial<N>)")
             c.add_argument("--no-verify", action="store_true", help="skip re-measuring the exported model")
+    add_admin_commands(sub)
     return p
 
 
@@ -195,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "baseline": _baseline,
         "pick": _pick,
         "export": _export,
+        **ADMIN_COMMANDS,
     }
     try:
         with warnings.catch_warnings():
