@@ -25,8 +25,9 @@ class Summary:
     reference point in minimisation form (``paretomoo.front`` states the rule);
     ``hv_history[n]`` is the hypervolume after each complete trial. ``evidence``
     holds the replicates of every mean (seed and row noise, ``paretomoo.uncertainty``):
-    ``p_front[n]``, ``se[n, m]``, ``hv_interval`` (5 % and 95 % quantiles) and the
-    conflict ``verdict`` follow from it.
+    ``p_front[n]``, ``se[n, m]``, ``hv_interval`` (the noise-free front's volume, a 90 %
+    interval corrected for the optimism of noisy means: ``uncertainty.hypervolume_interval``)
+    and the conflict ``verdict`` follow from it.
     """
 
     names: list[str]
@@ -41,6 +42,7 @@ class Summary:
     evidence: Evidence | None
     hv_interval: tuple[float, float]
     verdict: Verdict | None
+    hv_text: str = ""  # what a report prints after ``hv``: the interval, and why ``hv`` lies outside it when it does
 
     @property
     def front(self) -> list[Record]:
@@ -77,12 +79,14 @@ def summarize(spec: StudySpec, records: list[Record], *, noise: bool = True) -> 
     hv = float(hist[-1]) if len(hist) else 0.0
     ev = verdict = None
     interval = (hv, hv)
+    hv_text = ""
     ok = np.isfinite(values).all(axis=1)
     if noise and ok.all() and len(complete):
         seeds = [np.asarray(r.seed_values or [r.values], dtype=np.float64) for r in complete]
         ev = evidence(values, seeds, _row_dev(complete), spec.directions)
-        _, lo, hi = hypervolume_interval(ev, ref, q=((1 - LEVEL) / 2, (1 + LEVEL) / 2))
-        interval = (lo, hi)
+        band = hypervolume_interval(ev, ref, q=((1 - LEVEL) / 2, (1 + LEVEL) / 2))
+        interval = (band.low, band.high)
+        hv_text = band.text(LEVEL)
         lam = np.array([[r.lam.get(t, np.nan) for t in spec.task_names] for r in complete])
         verdict = conflict_verdict(ev, spec.objectives, [f"trial {r.number}" for r in complete], lam, LEVEL)
     return Summary(
@@ -98,6 +102,7 @@ def summarize(spec: StudySpec, records: list[Record], *, noise: bool = True) -> 
         evidence=ev,
         hv_interval=interval,
         verdict=verdict,
+        hv_text=hv_text,
     )
 
 

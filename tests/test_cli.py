@@ -346,7 +346,7 @@ def test_status_and_pick_carry_the_noise(repeated_study: Path, capsys) -> None:
     path = str(repeated_study)
     code, out, _ = call(capsys, "status", path)
     assert code == 0 and "P(front)" in out and "seeds" in out and "±" in out
-    assert "% of replicates)" in out  # the hypervolume's interval
+    assert "% interval)" in out  # the hypervolume's interval (and, when the means' volume lies outside it, why)
     # the verdict: at the data's conflict of 0.8 some objectives trade off beyond noise, named pair by pair, as the
     # study's summary finds them
     import paretomoo

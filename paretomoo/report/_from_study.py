@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 def report_data(study: StudyView, others: Sequence[StudyView] = ()) -> ReportData:
     """The report of ``study``; with ``others``, their fronts overlaid and compared against a common reference."""
     from paretomoo.plots import history_data
-    from paretomoo.summary import LEVEL
 
     s = study.summary
     spec = study.spec
@@ -31,8 +30,6 @@ def report_data(study: StudyView, others: Sequence[StudyView] = ()) -> ReportDat
     pick = study.pick()
     h = history_data(s)
     n, m = len(s.complete), len(s.names)
-    lo, hi = s.hv_interval
-    interval = f" [{lo:.4g}, {hi:.4g}] ({LEVEL:.0%} of replicates)" if s.evidence is not None and hi > lo else ""
     ref = ", ".join(f"{name}={v:.4g}" for name, v in zip(s.names, s.ref_natural(), strict=True))
     facts = [
         ("data", _data_text(study)),
@@ -40,7 +37,7 @@ def report_data(study: StudyView, others: Sequence[StudyView] = ()) -> ReportDat
         ("model", _model_text(study)),
         ("budget", _budget_text(study)),
         ("wall time", _wall_text(study)),
-        ("hypervolume", f"{s.hv:.4g}{interval} on validation; reference point {ref}"),
+        ("hypervolume", f"{s.hv:.4g}{s.hv_text} on validation; reference point {ref}"),
         ("front", f"{len(s.front)} of {n} complete trials; selection on validation, test figures held out"),
     ]
     cond = study.store.study.user_attrs.get("conditioned")
