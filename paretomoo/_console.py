@@ -52,15 +52,12 @@ def _clock(seconds: float) -> str:
 
 def print_status(study: Study, *, with_hint: bool, target: str) -> None:
     from paretomoo.halving import spent
-    from paretomoo.summary import LEVEL
 
     spec = study.spec
     s = study.summary
     counts = ", ".join(f"{v} {k}" for k, v in sorted(s.counts().items())) or "no trials"
     ref = ", ".join(f"{n}={v:.4g}" for n, v in zip(s.names, s.ref_natural(), strict=True))
-    lo, hi = s.hv_interval
-    interval = f" [{lo:.4g}, {hi:.4g}] ({LEVEL:.0%} of replicates)" if s.evidence is not None and hi > lo else ""
-    print(f"study {spec.name}: {counts}; front {len(s.front)} points; hypervolume {s.hv:.4g}{interval} (validation; reference {ref})")
+    print(f"study {spec.name}: {counts}; front {len(s.front)} points; hypervolume {s.hv:.4g}{s.hv_text} (validation; reference {ref})")
     halving = spent(spec, s.records)
     if halving is not None:
         print(halving)

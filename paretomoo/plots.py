@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 
 from paretomoo.front import hypervolume_history  # noqa: E402
 from paretomoo.summary import LEVEL, Summary  # noqa: E402
+from paretomoo.uncertainty import hypervolume_band  # noqa: E402
 
 
 class PairsData(NamedTuple):
@@ -67,7 +68,7 @@ def history_data(s: Summary) -> HistoryData:
         return HistoryData(trials, s.hv_history, s.hv_history.copy(), s.hv_history.copy())
     reps = s.evidence.minimised()[:HISTORY_REPLICATES]
     curves = np.array([hypervolume_history(f, s.ref) for f in reps])  # [B', n]
-    low, high = np.quantile(curves, [(1 - LEVEL) / 2, (1 + LEVEL) / 2], axis=0)
+    _, low, high = hypervolume_band(s.hv_history, curves, ((1 - LEVEL) / 2, (1 + LEVEL) / 2))
     return HistoryData(trials, s.hv_history, low, high)
 
 
@@ -158,8 +159,6 @@ def write_plots(
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "front_pairs.png", out / "hypervolume.png", out / "front_lambda.png"]
     draw_pairs(pairs_data(s, chosen, baselines), paths[0], f"{study}: {len(s.front)} of {len(s.complete)} trials on the front")
-    lo, hi = s.hv_interval
-    band = f" [{lo:.4g}, {hi:.4g}]" if hi > lo else ""
-    draw_history(history_data(s), paths[1], f"{study}: hypervolume {s.hv:.4g}{band}")
+    draw_history(history_data(s), paths[1], f"{study}: hypervolume {s.hv:.4g}{s.hv_text}")
     draw_lambda(lambda_data(s, tasks), paths[2], f"{study}: λ of the front")
     return paths
