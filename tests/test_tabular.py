@@ -373,6 +373,20 @@ def _bad_value(root: Path) -> None:
     frame.to_csv(root / "shop.csv", index=False)
 
 
+def _extra_field(root: Path) -> None:
+    """Row 41 (line 43) holds one field more than the header: a value with an unquoted separator."""
+    lines = shop_frame(600, 0).to_csv(index=False).splitlines()
+    lines[42] = lines[42].replace(",", ",Berlin,", 1)
+    (root / "shop.csv").write_text("\n".join(lines) + "\n")
+
+
+def _extra_field_at_the_end(root: Path) -> None:
+    """Line 10 ends with a field the header does not name: pandas would drop it under usecols and read on."""
+    lines = shop_frame(600, 0).to_csv(index=False).splitlines()
+    lines[9] += ",7"
+    (root / "shop.csv").write_text("\n".join(lines) + "\n")
+
+
 def _many_values(root: Path) -> None:
     frame = shop_frame(600, 0)
     frame["country"] = [f"c{i % 40}" for i in range(600)]
@@ -427,6 +441,8 @@ ERRORS = [
     (None, {"labels": LABELS.replace("clicks == 1", "status > 1")}, ["label 'click'", "'status'", "not a number", "line"]),
     (None, {"labels": LABELS.replace("clicks == 1", "country == 'de'")}, ["label 'click'", "'country'", "missing values", "of shop.csv"]),
     (_bad_value, {}, ["numeric column 'age'", "'forty'", "line 43 of shop.csv", "na_values"]),
+    (_extra_field, {}, ["line 43 of shop.csv has 10 fields but the header has 9", "quotes"]),
+    (_extra_field_at_the_end, {}, ["line 10 of shop.csv has 10 fields but the header has 9"]),
     (_many_values, {"data": DATA + "\nmax_categories = 30"}, ["'country'", "40 distinct values", "max_categories = 30", "data.drop"]),
     (None, {"data": DATA + "\nsurprise = 1"}, ["spec key 'data.surprise' is not known"]),
     (None, {"data": DATA + "\nrows = 5000"}, ["spec key 'data.rows' only applies to source = \"synthetic\""]),

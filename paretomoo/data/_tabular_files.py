@@ -132,12 +132,39 @@ def read_file(path: Path, spec: TabularData, names: list[str] | None, numeric: l
             encoding=spec.encoding,
             engine="c",
         )
+        _check_widths(path, spec, names)
     return DataFile(path, frame, 2 if spec.header else 1)
+
+
+def _check_widths(path: Path, spec: TabularData, names: list[str] | None) -> None:
+    """Refuse a row with more fields than the header (or the names file): pandas reads such a row under ``usecols``
+    without a word, its values shifted into the wrong columns. One pass of Python's C csv reader over the text, as
+    pandas opens it (compression and encoding inferred alike); ``line`` counts the file's lines."""
+    import csv
+
+    from pandas.io.common import get_handle
+
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # pandas reads fields of any length
+    with get_handle(path, "r", encoding=spec.encoding, compression="infer") as handles:
+        reader = csv.reader(handles.handle, delimiter=spec.sep, skipinitialspace=spec.skipinitialspace)
+        width = None if names is None else len(names)
+        if spec.header:
+            header = next(reader, [])
+            width = len(header) if width is None else width
+        for row in reader:
+            if width is not None and len(row) > width:
+                against = "the header" if names is None else f"names file {spec.names_file}"
+                raise UserError(
+                    f"line {reader.line_num} of {path.name} has {len(row)} fields but {against} has {width}; fix the line "
+                    f"(a stray {spec.sep!r}, or a value holding {spec.sep!r} that needs quotes)"
+                )
 
 
 @contextlib.contextmanager
 def _reading(path: Path, spec: TabularData) -> Iterator[None]:
     """Turn what a broken file raises while it is read into one line naming the file and the fix."""
+    import csv
+
     import pandas as pd
 
     try:
@@ -149,7 +176,7 @@ def _reading(path: Path, spec: TabularData) -> Iterator[None]:
             f"data file {path.name} is not {spec.encoding} text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} of a block); "
             f'set data.encoding to the file\'s encoding (e.g. encoding = "latin-1") or save it as UTF-8'
         ) from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, csv.Error) as exc:
         raise UserError(f"data file {path.name} cannot be read as CSV ({_first_line(exc)}); check the file and data.sep") from None
     except (OSError, EOFError, ValueError) as exc:  # truncated archives, unreadable files, broken Parquet (ArrowInvalid is a ValueError)
         kind = "Parquet" if _is_parquet(path) else "CSV"
