@@ -142,7 +142,7 @@ def _check_widths(path: Path, spec: TabularData, names: list[str] | None) -> Non
     pandas opens it (compression and encoding inferred alike); ``line`` counts the file's lines."""
     import csv
 
-    from pandas.io.common import get_handle
+    from pandas.io.common import get_handle  # type: ignore[import-not-found]  # pandas-stubs leave it out
 
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # pandas reads fields of any length
     with get_handle(path, "r", encoding=spec.encoding, compression="infer") as handles:
