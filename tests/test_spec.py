@@ -49,3 +49,35 @@ def test_a_key_of_another_source_names_that_source(tmp_path: Path) -> None:
     bad.write_text(text)
     with pytest.raises(UserError, match="spec key 'data.train' only applies to source = \"tabular\"; remove it"):
         load_spec(bad)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"search": {"trials": 6, "optimizer": "random", "seed": 3}},
+        {"search": {"repeats": 3, "adaptive": True}, "training": {"lr": 0.02}},
+        {"data": {"rows": 1000, "seed": 4}},
+        {"lambda": {"bounds": (("fraud", 0.01, 0.5),), "fixed": (("click", 0.2),)}},
+        {"name": "renamed"},
+    ],
+)
+def test_a_replaced_spec_is_its_own_text(write_spec, changes: dict) -> None:
+    import tomllib
+
+    from paretomoo.spec import parse_spec
+
+    spec = load_spec(write_spec()).replace(**changes)
+    assert parse_spec(tomllib.loads(spec.source_text), base=spec.base) == spec
+
+
+def test_a_study_of_a_replaced_spec_stores_the_spec_it_ran(write_spec, tmp_path: Path) -> None:
+    from paretomoo.store import Store
+
+    from ._closed_form import run_loop
+
+    spec = load_spec(write_spec()).replace(search={"trials": 6, "optimizer": "random"})
+    run_loop(spec, f"sqlite:///{tmp_path}/other.db")
+    stored = Store.open(spec.name, f"sqlite:///{tmp_path}/other.db")
+    text = stored.study.user_attrs["spec_text"]
+    assert 'optimizer = "random"' in text and "trials = 6" in text
+    assert stored.spec == spec and stored.n_finished() == 6

@@ -221,8 +221,11 @@ class StudySpec:
         """Copy with overrides, e.g. ``spec.replace(search={"trials": 8})``.
 
         ``data={...}`` may name the shared keys (``seed``) and the source's own
-        (``rows``, ``data_dir``) alike.
+        (``rows``, ``data_dir``) alike. The copy's ``source_text`` is its own spec
+        as TOML (what a study made from it stores), not the file's.
         """
+        from paretomoo.spec._write import replaced_text
+
         changes: dict[str, Any] = {}
         for key, value in sections.items():
             if key == "data" and isinstance(value, dict):
@@ -235,7 +238,10 @@ class StudySpec:
                 changes[attr] = dataclasses.replace(getattr(self, attr), **value)
             else:
                 changes[key] = value
-        return dataclasses.replace(self, **changes)
+        new = dataclasses.replace(self, **changes)
+        if new == self or not self.source_text:
+            return dataclasses.replace(new, source_text=self.source_text)
+        return dataclasses.replace(new, source_text=replaced_text(self.source_text, new, sections))
 
 
 def _applicable(obj: Any, kind: str) -> dict[str, Any]:
