@@ -9,25 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from paretomoo._imports import freeze, is_target
-from paretomoo.conditions import parse_conditions
 from paretomoo.errors import UserError
-from paretomoo.metrics import LOSSES, get_metric, metric_names
+from paretomoo.spec._lambda import parse_lambda
 from paretomoo.spec._sections import (
     FIDELITY_NAMES,
-    OUTPUTS,
     POPULATION_MODES,
     SCALARIZATION_NAMES,
     DataSpec,
-    LambdaSpec,
     ModelSpec,
     SearchSpec,
     StudySpec,
-    TaskSpec,
     TrainingSpec,
 )
 from paretomoo.spec._table import REQUIRED, Table, show
-
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+from paretomoo.spec._task import parse_task
 
 
 def load_spec(path: str | Path) -> StudySpec:
@@ -81,7 +76,7 @@ def parse_spec(raw: dict[str, Any], *, source_text: str = "", base: str = "") ->
     raw_tasks = top.get("tasks", list, REQUIRED, '[[tasks]] name = "click"')
     if not raw_tasks:
         raise UserError("spec key 'tasks' is empty; declare at least two [[tasks]] tables")
-    tasks = tuple(_parse_task(Table(t, f"tasks[{i}]"), base) for i, t in enumerate(raw_tasks))
+    tasks = tuple(parse_task(Table(t, f"tasks[{i}]"), base) for i, t in enumerate(raw_tasks))
     names = [t.name for t in tasks]
     if len(tasks) < 2:
         raise UserError("spec key 'tasks': a Pareto study needs at least two tasks; add another [[tasks]] table")
@@ -93,7 +88,7 @@ def parse_spec(raw: dict[str, Any], *, source_text: str = "", base: str = "") ->
     model = _parse_model(Table(top.get("model", dict, {}, "[model]"), "model"), base)
     training = _parse_training(Table(top.get("training", dict, {}, "[training]"), "training"))
     search = _parse_search(Table(top.get("search", dict, {}, "[search]"), "search"))
-    lam = _parse_lambda(Table(top.get("lambda", dict, {}, "[lambda]"), "lambda"), names)
+    lam = parse_lambda(Table(top.get("lambda", dict, {}, "[lambda]"), "lambda"), names)
     top.done()
     if search.fidelity != "none" and len(search.rungs(training.epochs)) < 2:
         raise UserError(
@@ -148,91 +143,6 @@ def _only_for_source(t: Table, source: str, sources: dict[str, Any]) -> None:
 def _option_keys(source: Any) -> set[str]:
     """The keys a source reads from [data] (not those it fills in itself)."""
     return {f.name for f in dataclasses.fields(source.options)} - {"base", "keys"}
-
-
-def _parse_task(t: Table, base: str = "") -> TaskSpec:
-    name = t.get("name", str, REQUIRED, 'name = "click"')
-    where = t.where
-    if not _NAME.fullmatch(name):
-        raise UserError(f"spec key '{where}.name': {name!r} is not a valid task name; use letters, digits and '_'")
-    label = t.get("label", str, name, 'label = "click"')
-    loss = t.get("loss", str, "bce", 'loss = "bce"')
-    user_loss = is_target(loss)
-    if not user_loss and loss not in LOSSES:
-        raise UserError(
-            f"spec key '{where}.loss': unknown loss {loss!r}; choose one of {', '.join(LOSSES)}, or name your own as \"my_losses:focal\""
-        )
-    output = t.choice("output", list(OUTPUTS), "logit") if "output" in t.raw else None
-    metric_name = t.get("metric", str, REQUIRED, 'metric = "auc"')
-    group = t.get("group", str, None, 'group = "query"')
-    if is_target(metric_name):
-        direction = t.get("direction", str, None, 'direction = "maximize"')
-        if direction is None:
-            raise UserError(
-                f'spec key \'{where}.direction\' is missing: your metric {metric_name!r} needs a direction; write direction = "maximize" or "minimize"'
-            )
-        if direction not in ("maximize", "minimize"):
-            raise UserError(f"spec key '{where}.direction': expected 'maximize' or 'minimize', got {direction!r}")
-        grouped = group is not None
-        reads = None
-    else:
-        metric = get_metric(metric_name)
-        if metric is None:
-            raise UserError(
-                f"spec key '{where}.metric': unknown metric {metric_name!r}; choose one of {', '.join(metric_names())} (e.g. ndcg@10), "
-                'or name your own as "my_metrics:name"'
-            )
-        natural = metric.direction
-        direction = t.get("direction", str, natural, f'direction = "{natural}"')
-        if direction not in ("maximize", "minimize"):
-            raise UserError(f"spec key '{where}.direction': expected 'maximize' or 'minimize', got {direction!r}")
-        if direction != natural:
-            raise UserError(
-                f"spec key '{where}.direction': {direction!r} contradicts metric {metric_name!r}, which is {natural}d; remove the key or write direction = \"{natural}\""
-            )
-        grouped = metric.grouped
-        reads = metric
-        if metric.grouped and group is None:
-            raise UserError(
-                f"spec key '{where}.group' is missing: metric {metric_name!r} ranks rows within groups; add e.g. group = \"query\""
-            )
-    pos_weight = t.positive("pos_weight", float, 1.0, "pos_weight = 5.0")
-    if pos_weight != 1.0 and loss != "bce":
-        raise UserError(f"spec key '{where}.pos_weight' only applies to loss = \"bce\"; remove it")
-    if group is not None and not grouped:
-        raise UserError(f"spec key '{where}.group' only applies to ranking metrics (ndcg@K, gauc, recall@K); remove it")
-    if reads is not None and not user_loss and not reads.reads(loss):
-        fit = [k for k in LOSSES if reads.reads(k)]
-        raise UserError(
-            f"spec key '{where}.loss': metric {metric_name!r} needs a {reads.labels} label and loss = \"{fit[0]}\", got {loss!r}"
-        )
-    if output == "probability" and not user_loss and loss != "bce":
-        raise UserError(f'spec key \'{where}.output\' = "probability" needs loss = "bce" (a binary label), got {loss!r}')
-    if output == "logit" and not user_loss and loss != "bce":
-        raise UserError(f'spec key \'{where}.output\' = "logit" needs loss = "bce"; a regression task\'s output is a value')
-    if output == "value" and loss == "bce":
-        raise UserError(f'spec key \'{where}.output\' = "value" does not fit loss = "bce"; write "logit" or "probability"')
-    row_filter = t.get("where", str, None, 'where = "click == 1"')
-    if row_filter is not None:
-        try:
-            parse_conditions(row_filter)
-        except ValueError as exc:
-            raise UserError(f"spec key '{where}.where': {exc}; write e.g. where = \"click == 1\"") from None
-        if group is not None:
-            raise UserError(f"spec key '{where}.where' cannot be combined with group (it would cut rows out of groups); remove one")
-    t.done()
-    return TaskSpec(
-        name=name,
-        label=label,
-        loss=loss,
-        metric=metric_name,
-        direction=direction,
-        pos_weight=pos_weight,
-        group=group,
-        where=row_filter,
-        output=output,
-        base=base if user_loss or is_target(metric_name) else "",
-    )
 
 
 def _parse_model(t: Table, base: str = "") -> ModelSpec:
@@ -376,62 +286,3 @@ def parse_repeats(value: int | str, where: str) -> tuple[int, bool]:
     if int(m[1]) < 2:
         raise UserError(f'{where}: "front:R" needs R >= 2 (the most seeds a λ near the front gets), got {m[1]}; {fix}')
     return int(m[1]), True
-
-
-def _parse_lambda(t: Table, names: list[str]) -> LambdaSpec:
-    max_ratio = t.positive("max_ratio", float, LambdaSpec.max_ratio, "max_ratio = 1000")
-    if max_ratio < 100:
-        raise UserError(f"spec key 'lambda.max_ratio' must be >= 100 so that every proposer reaches 1:100 trade-offs, got {max_ratio}")
-    raw_bounds = t.get("bounds", dict, {}, "bounds = { fraud = [0.01, 0.5] }")
-    raw_fixed = t.get("fixed", dict, {}, "fixed = { ad_click = 0.25 }")
-    t.done()
-
-    def check_task(key: str, task: str) -> None:
-        if task not in names:
-            raise UserError(f"spec key 'lambda.{key}.{task}': no task is named {task!r}; use one of {', '.join(names)}")
-
-    bounds = []
-    for task, value in raw_bounds.items():
-        check_task("bounds", task)
-        if (
-            not isinstance(value, list)
-            or len(value) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-            or not 0 <= value[0] <= value[1] <= 1
-        ):
-            raise UserError(f"spec key 'lambda.bounds.{task}': expected [lower, upper] with 0 <= lower <= upper <= 1, got {show(value)}")
-        bounds.append((task, float(value[0]), float(value[1])))
-    fixed = []
-    for task, value in raw_fixed.items():
-        check_task("fixed", task)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
-            raise UserError(f"spec key 'lambda.fixed.{task}': expected a weight in [0, 1], got {show(value)}")
-        if task in raw_bounds:
-            raise UserError(f"spec key 'lambda.fixed.{task}': the task also has bounds; keep either a fixed value or bounds")
-        fixed.append((task, float(value)))
-    spec = LambdaSpec(max_ratio=max_ratio, bounds=tuple(bounds), fixed=tuple(fixed))
-    _check_feasible(spec, names)
-    return spec
-
-
-def _check_feasible(spec: LambdaSpec, names: list[str]) -> None:
-    fixed = dict(spec.fixed)
-    free = [n for n in names if n not in fixed]
-    mass = 1.0 - sum(fixed.values())
-    if not free:
-        raise UserError("spec key 'lambda.fixed': every task is fixed, so there is nothing to search; leave at least two tasks free")
-    if len(free) < 2:
-        raise UserError(f"spec key 'lambda.fixed': only {free[0]!r} is free, so its weight is forced; leave at least two tasks free")
-    if mass < -1e-9:
-        raise UserError(f"spec key 'lambda.fixed': fixed weights sum to {1 - mass:.4g} > 1; λ lives on the simplex, so lower them")
-    bounds = {n: (lo, hi) for n, lo, hi in spec.bounds}
-    lo_sum = sum(bounds.get(n, (0.0, 1.0))[0] for n in free)
-    hi_sum = sum(bounds.get(n, (0.0, 1.0))[1] for n in free)
-    if lo_sum > mass + 1e-9:
-        raise UserError(
-            f"spec key 'lambda.bounds': lower bounds sum to {lo_sum:.4g} but only {mass:.4g} of the weight is free; lower them so that they sum to at most {mass:.4g}"
-        )
-    if hi_sum < mass - 1e-9:
-        raise UserError(
-            f"spec key 'lambda.bounds': upper bounds sum to {hi_sum:.4g} but the free weights must sum to {mass:.4g}; raise them"
-        )
