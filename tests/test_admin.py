@@ -220,7 +220,7 @@ def test_gc_keeps_what_queued_continuations_and_complete_trials_need(storage: st
     assert code == 0 and "would remove 3 files" in out and "--yes" in out
     pruned = sorted(n for n in checkpoints(store) if n not in going_on)
     for n in pruned:
-        assert f"trial {n}'s checkpoint: its λ was pruned for good at 1 epochs" in out
+        assert f"trial {n}'s checkpoint: its λ was pruned for good at 1 epoch)" in out
     assert str(old) in out and str(young) not in out and "exports" not in out
     assert files(folder) >= {old.name, young.name, "exports"} and len(files(folder)) == 7
 

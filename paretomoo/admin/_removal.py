@@ -266,7 +266,8 @@ def _spent_checkpoints(store: Any, trials: list[FrozenTrial], folder: Path) -> l
                 continue
             why, into = f"trial {t.number}'s checkpoint: its λ went on as trial {after[t.number][-1].number}", went_on
         else:
-            why, into = f"trial {t.number}'s checkpoint: its λ was pruned for good at {t.user_attrs.get('epochs', '?')} epochs", pruned
+            e = t.user_attrs.get("epochs", "?")
+            why, into = f"trial {t.number}'s checkpoint: its λ was pruned for good at {e} epoch{'' if e == 1 else 's'}", pruned
         for artifact in sorted(checkpoints):
             size = _size(folder / artifact)
             if size is not None:
