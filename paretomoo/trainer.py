@@ -12,172 +12,59 @@ same batches in the same order, and every member starts from weights seeded by
 ``training.seed``. So a trial is a pure function of (spec, λ) on a given
 device, and differences between trials come from λ, not from the draw
 (common random numbers).
+
+This module holds the fit loop (:class:`Trainer`); beside it live the device and
+the data on it (``_device_data``), the optimizer and scalarisations
+(``_losses``), checkpoints (``_train_state``) and the measuring of a trained
+population (``_evaluate``).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 
 from paretomoo import _batches
+from paretomoo._device_data import SharedData, batch_entries, is_out_of_memory, label_standardisation, resolve_device
+from paretomoo._evaluate import EVAL_MEMBER_ROWS, EVAL_ROWS, Evaluation, MemberResult
 from paretomoo._imports import is_target
+from paretomoo._losses import SCALARIZATIONS, TCHEBYCHEFF_MU, adamw
+from paretomoo._losses import _tchebycheff as _tchebycheff
+from paretomoo._losses import _weighted_sum as _weighted_sum
+from paretomoo._train_state import Checkpoint, _checkpoint, _resume, _start_epoch
 from paretomoo.data import Dataset
-from paretomoo.data._tensors import TensorSplit, to_tensors
-from paretomoo.errors import UserError
-from paretomoo.metrics import BOOTSTRAP, bootstrap_weights
+from paretomoo.data._tensors import to_tensors
 from paretomoo.models import ModelShape, PopulationModel, build_model
 from paretomoo.models._module import ModulePopulation, choose_mode
 from paretomoo.spec import StudySpec
-from paretomoo.tasks import all_metrics, metric_replicates, task_loss
+from paretomoo.tasks import all_metrics, task_loss
 
+__all__ = [
+    "CHECK_ROWS",
+    "EVAL_MEMBER_ROWS",
+    "EVAL_ROWS",
+    "SCALARIZATIONS",
+    "TCHEBYCHEFF_MU",
+    "Checkpoint",
+    "MemberResult",
+    "SharedData",
+    "Trainer",
+    "adamw",
+    "batch_entries",
+    "is_out_of_memory",
+    "label_standardisation",
+    "resolve_device",
+]
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} was asked for but no CUDA GPU is visible; use --device auto or --device cpu")
-    return device
-
-
-# Evaluation runs through a split in chunks of rows × members ≈ EVAL_MEMBER_ROWS.
-# CPU: 4096 member-rows keep a chunk's activations (~4 MB at a 256-wide layer)
-# near the core's cache; chunks of 65536 rows took twice as long (K = 4, 2-core
-# EPYC). GPU: 2^20 member-rows × a few hundred floats of activations stay within
-# 1-2 GB whatever K is, and the chunks are large enough to fill the device.
-EVAL_MEMBER_ROWS = {"cpu": 4096, "cuda": 1 << 20}
-EVAL_ROWS = (256, 65536)  # fewest and most rows per chunk
 CHECK_ROWS = 4096  # validation rows a user's metric is tried on before a study is stored (Trainer.check_model)
 
 
-# A member's training state part-way (Trainer.fit's checkpoint / start): "epochs", "step", "weights",
-# "exp_avg", "exp_avg_sq" ({parameter: [1, ...]}) and "ideal" ([T]); plain tensors, so torch.load(weights_only=True) reads it.
-Checkpoint = dict[str, Any]
-
-
-@dataclass
-class MemberResult:
-    """What one λ produced. ``failed`` holds the reason when training diverged."""
-
-    lam: np.ndarray
-    val: dict[str, dict[str, float]]  # task -> metric -> value
-    test: dict[str, dict[str, float]]
-    state: dict[str, torch.Tensor] | None
-    failed: str | None = None
-    seconds: float = 0.0
-    seed: int = 0  # the training seed: initial weights and batch order
-    # the rows' sampling error of every metric (a bootstrap over rows, BOOTSTRAP replicates), and
-    # the replicates of the primary validation metrics, as deviations [B, T] from val
-    val_boot_se: dict[str, dict[str, float]] = field(default_factory=dict)
-    test_boot_se: dict[str, dict[str, float]] = field(default_factory=dict)
-    val_dev: np.ndarray | None = None
-    # where training stopped short of training.epochs: what Trainer.fit(start=...) goes on from
-    checkpoint: Checkpoint | None = None
-    # how the members of its training pass ran ("native": a built-in model; "vmap" or "sequential": a user module) and
-    # how many members the pass had
-    population: str = "native"
-    members: int = 0
-
-
-def label_standardisation(spec: StudySpec, y: torch.Tensor) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
-    """Mean and sd of each regression task's training labels (0 and 1 for the others); ``(None, None)`` without regression tasks.
-
-    ``y[n, T]`` holds the training labels, NaN where a task's ``where`` filter
-    drops the row. An sd of 0 (a constant label) counts as 1.
-    """
-    if not any(t.loss == "mse" for t in spec.tasks):
-        return None, None
-    shift, scale = [], []
-    for i, t in enumerate(spec.tasks):
-        col = y[:, i][~torch.isnan(y[:, i])].to(torch.float64)
-        if t.loss != "mse" or col.numel() == 0:
-            shift.append(0.0)
-            scale.append(1.0)
-            continue
-        sd = float(col.std(unbiased=False))
-        shift.append(float(col.mean()))
-        scale.append(sd if sd > 0 and math.isfinite(sd) else 1.0)
-    return tuple(shift), tuple(scale)
-
-
-def batch_entries(*splits: TensorSplit) -> tuple[tuple[str, str, tuple[int, ...], int], ...]:
-    """Each batch entry as ``(name, dtype, shape of one row, vocabulary)``; the vocabulary (an integer entry's max id
-    + 1 over every split, else 0) sizes a user model's embedding tables."""
-    out = []
-    for name, t in splits[0].features.items():
-        vocab = 0
-        if not t.is_floating_point() and t.dtype != torch.bool and t.numel():
-            vocab = max(int(s.features[name].max()) for s in splits if s.features[name].numel()) + 1
-        out.append((name, str(t.dtype).removeprefix("torch."), tuple(t.shape[1:]), vocab))
-    return tuple(out)
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` says that a device (or the host) ran out of memory."""
-    if isinstance(exc, torch.cuda.OutOfMemoryError | MemoryError):
-        return True
-    text = str(exc).lower()
-    # CUDA: "CUDA out of memory"; the CPU allocator: "not enough memory: you tried to allocate"
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "not enough memory" in text)
-
-
-def adamw(params: list[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW over every parameter at once (``foreach``).
-
-    Not the fused kernel: on a CPU it updates a tensor's last elements (those
-    past its last full vector) in a scalar loop that rounds differently, and
-    with K members in one tensor which member's elements fall there depends on
-    K; so a member's weights would depend, in their last bits, on the population
-    it trained in (seen with K = 3). ``foreach`` rounds every element alike; on 2
-    CPU cores the fused step saved about 1 ms of a 30 ms population step.
-    """
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
-
-
-# Smoothing of the smooth Tchebycheff scalarisation (Lin et al., ICML 2024): μ·logsumexp(λ(f − z)/μ) tends to
-# max_i λ_i (f_i − z_i) as μ → 0. 0.1 keeps every task's gradient alive at the demo's loss scales (0.05-1).
-TCHEBYCHEFF_MU = 0.1
-
-
-def _weighted_sum(lam: torch.Tensor, losses: torch.Tensor, ideal: torch.Tensor | None) -> torch.Tensor:
-    """``Σ_i λ_i f_i`` per member: ``lam``, ``losses`` ``[K, T]`` → ``[K]``."""
-    return (lam * losses).sum(dim=1)
-
-
-def _tchebycheff(lam: torch.Tensor, losses: torch.Tensor, ideal: torch.Tensor | None) -> torch.Tensor:
-    """Smooth Tchebycheff per member: ``μ log Σ_i exp(λ_i (f_i − z_i) / μ)``, ``z`` the member's lowest losses so far
-    (the ideal point, running; the first step's own losses). Unlike the weighted sum it reaches the front's
-    non-convex parts."""
-    z = losses.detach() if ideal is None else ideal
-    return TCHEBYCHEFF_MU * torch.logsumexp(lam * (losses - z) / TCHEBYCHEFF_MU, dim=1)
-
-
-# [search] scalarization: how a member's task losses and λ become the one loss it minimises.
-SCALARIZATIONS = {"weighted_sum": _weighted_sum, "tchebycheff": _tchebycheff}
-
-
-@dataclass(frozen=True)
-class SharedData:
-    """A trainer's splits in shared memory (``Trainer.shared``): the trainer processes of a host build their own
-    trainer from it (``Trainer(spec, shared)``) instead of another copy of the data."""
-
-    train: TensorSplit
-    val: TensorSplit
-    test: TensorSplit
-    n_num: int
-    cardinalities: tuple[int, ...]
-
-
-class Trainer:
+class Trainer(Evaluation):
     """Holds the data on the device and fits populations of models.
 
     ``fit(lam[K, T])`` is the one entry point; call it as often as needed.
@@ -468,142 +355,3 @@ class Trainer:
         one)."""
         self.kept_mode = (mode, why)
         self.population_mode = {}
-
-    @torch.no_grad()
-    def predict(self, model: PopulationModel, split: TensorSplit) -> torch.Tensor:
-        """Scores ``[K, n, T]`` for every row of a split.
-
-        Rows go through in chunks of ``EVAL_MEMBER_ROWS / K`` (see there).
-        """
-        budget = EVAL_MEMBER_ROWS.get(self.device.type, EVAL_MEMBER_ROWS["cuda"])
-        chunk = min(max(budget // model.population, EVAL_ROWS[0]), EVAL_ROWS[1])
-        model.eval()
-        try:
-            return torch.cat([model(split.rows(i, i + chunk)) for i in range(0, len(split), chunk)], dim=1)
-        finally:
-            model.train()
-
-    def measure(self, model: PopulationModel, split: TensorSplit) -> list[dict[str, dict[str, float]]]:
-        """Every task's metrics for every member: ``[k][task][metric]``."""
-        return self._metrics(self.predict(model, split), split)
-
-    def _bootstrap(self, scores: torch.Tensor, which: str) -> list[dict[str, dict[str, torch.Tensor]]]:
-        """Every task's metrics under each of ``BOOTSTRAP`` resamples of the ``which`` ("val" or "test") rows, for
-        every member: ``[k][task][metric] → [B]``.
-
-        The resamples depend on the split only (drawn once per process, kept), so
-        every trial of a study is resampled alike and differences between trials
-        are paired. One resample serves every task (replicate b is the same rows for
-        every objective, as a joint statement such as P(front) needs); where a task
-        ranks within groups, whole groups are resampled.
-        """
-        split = self.val if which == "val" else self.test
-        if which not in self._weights:
-            groups = next(iter(split.groups.values()), None)
-            seed = 0 if which == "val" else 1  # the two splits' resamples are independent
-            self._weights[which] = bootstrap_weights(len(split), BOOTSTRAP, seed, groups, self.device)
-        w = self._weights[which]
-        out: list[dict[str, dict[str, torch.Tensor]]] = [{} for _ in range(scores.shape[0])]
-        for i, t in enumerate(self.spec.tasks):
-            for m in range(scores.shape[0]):
-                out[m][t.name] = metric_replicates(t, scores[m, :, i], split.y[:, i], split.groups.get(i), w)
-        return out
-
-    def evaluate(self, model: PopulationModel, lam: np.ndarray, bad_epoch: list[int]) -> list[MemberResult]:
-        """Measure every member of a trained ``model`` (``lam[K, T]``; ``bad_epoch[k]`` ≥ 0: member k diverged then)."""
-        val_scores, test_scores = self.predict(model, self.val), self.predict(model, self.test)
-        val, test = self._metrics(val_scores, self.val), self._metrics(test_scores, self.test)
-        val_reps, test_reps = self._bootstrap(val_scores, "val"), self._bootstrap(test_scores, "test")
-        results = []
-        for k in range(lam.shape[0]):
-            failed = None
-            if bad_epoch[k] >= 0:
-                failed = f"training loss became NaN/inf in epoch {bad_epoch[k]}"
-            else:
-                primary = [val[k][t.name][t.metric] for t in self.spec.tasks]
-                if not all(math.isfinite(v) for v in primary):
-                    failed = "a validation metric is NaN (non-finite predictions)"
-            state = None if failed else model.member_state(k)
-            dev = np.stack([val_reps[k][t.name][t.metric].cpu().numpy() - val[k][t.name][t.metric] for t in self.spec.tasks], axis=1)
-            results.append(
-                MemberResult(
-                    lam=lam[k],
-                    val=val[k],
-                    test=test[k],
-                    state=state,
-                    failed=failed,
-                    val_boot_se=_standard_errors(val_reps[k]),
-                    test_boot_se=_standard_errors(test_reps[k]),
-                    val_dev=dev,
-                )
-            )
-        return results
-
-    def _metrics(self, scores: torch.Tensor, split: TensorSplit) -> list[dict[str, dict[str, float]]]:
-        return [
-            {t.name: all_metrics(t, scores[m, :, i], split.y[:, i], split.groups.get(i)) for i, t in enumerate(self.spec.tasks)}
-            for m in range(scores.shape[0])
-        ]
-
-
-def _start_epoch(start: Sequence[Checkpoint] | None, k: int, last: int) -> int:
-    """The epoch every row of a ``fit`` starts from: 0, or the one its checkpoints share."""
-    if start is None:
-        return 0
-    if len(start) != k:
-        raise ValueError(f"start must give one checkpoint per row of lam ({k}), got {len(start)}")
-    epochs = {int(c["epochs"]) for c in start}
-    if len(epochs) != 1:
-        raise ValueError(f"every checkpoint of one fit must stop at the same epoch, got {sorted(epochs)}")
-    first = epochs.pop()
-    if not 0 <= first < last:
-        raise ValueError(f"checkpoints at epoch {first} cannot train on to epoch {last}")
-    return first
-
-
-def _resume(model: PopulationModel, opt: torch.optim.AdamW, start: Sequence[Checkpoint], device: torch.device) -> torch.Tensor:
-    """Load every member's weights and AdamW moments from its checkpoint; return the running ideal point ``[K, T]``."""
-    step = {float(c["step"]) for c in start}
-    if len(step) != 1:
-        raise ValueError(f"every checkpoint of one fit must have taken the same optimizer steps, got {sorted(step)}")
-    steps = step.pop()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.copy_(torch.cat([c["weights"][name] for c in start]).to(device))
-            opt.state[p] = {
-                # AdamW keeps its step count as a float32 scalar on the CPU unless it is capturable or fused
-                "step": torch.tensor(steps, dtype=torch.float32),
-                "exp_avg": torch.cat([c["exp_avg"][name] for c in start]).to(device),
-                "exp_avg_sq": torch.cat([c["exp_avg_sq"][name] for c in start]).to(device),
-            }
-        for name, b in model.named_buffers():  # a user module's stacked buffers (BatchNorm's running statistics)
-            if name in start[0]["weights"]:
-                b.copy_(torch.cat([c["weights"][name] for c in start]).to(device))
-    return torch.stack([c["ideal"] for c in start]).to(device)
-
-
-def _checkpoint(model: PopulationModel, opt: torch.optim.AdamW, ideal: torch.Tensor | None, k: int, epochs: int) -> Checkpoint:
-    """Member k's state after ``epochs`` epochs: weights, AdamW's moments and step count, the running ideal point."""
-    params = dict(model.named_parameters())
-    state = {name: opt.state[p] for name, p in params.items()}
-    one = next(iter(state.values()))
-    assert ideal is not None  # at least one step was taken
-    return {
-        "epochs": epochs,
-        "step": float(one["step"]),
-        "weights": model.member_state(k),
-        "exp_avg": {name: st["exp_avg"].detach()[k : k + 1].cpu().clone() for name, st in state.items()},
-        "exp_avg_sq": {name: st["exp_avg_sq"].detach()[k : k + 1].cpu().clone() for name, st in state.items()},
-        "ideal": ideal[k].detach().cpu().clone(),
-    }
-
-
-def _standard_errors(reps: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, float]]:
-    """The bootstrap standard error of every metric: the sd of its replicates (NaN ones, undefined resamples, left out)."""
-    out: dict[str, dict[str, float]] = {}
-    for task, metrics in reps.items():
-        out[task] = {}
-        for name, r in metrics.items():
-            finite = r[torch.isfinite(r)]
-            out[task][name] = float(finite.std()) if finite.numel() >= 2 else math.nan
-    return out
