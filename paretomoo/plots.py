@@ -1,5 +1,6 @@
 """Front figures. Each plot is computed first (a NamedTuple, tested without a
-figure), then drawn by a thin matplotlib function."""
+figure), then drawn by a thin matplotlib function; colours, markers and the drawing of
+one panel come from ``paretomoo._drawing``, as the HTML report's do."""
 
 from __future__ import annotations
 
@@ -8,15 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from paretomoo.front import hypervolume_history  # noqa: E402
-from paretomoo.summary import LEVEL, Summary  # noqa: E402
-from paretomoo.uncertainty import hypervolume_band  # noqa: E402
+from paretomoo._drawing import draw_hypervolume, draw_pair
+from paretomoo.front import hypervolume_history
+from paretomoo.summary import LEVEL, Summary
+from paretomoo.uncertainty import hypervolume_band
 
 
 class PairsData(NamedTuple):
@@ -26,7 +25,7 @@ class PairsData(NamedTuple):
     pairs: list[tuple[int, int]]
     chosen: int | None  # row index of the picked trial
     se: np.ndarray  # [n, m] standard errors (0 where no noise was measured): the error bars
-    p_front: np.ndarray  # [n] P(on the front); points below FADED are drawn faint
+    p_front: np.ndarray  # [n] P(on the front); points below paretomoo._drawing.FADED are drawn faint
     baselines: tuple[tuple[str, np.ndarray], ...] = ()  # (method, natural validation metrics [m]): labelled markers
 
 
@@ -37,10 +36,6 @@ class HistoryData(NamedTuple):
     high: np.ndarray
 
 
-# One marker per baseline method (paretomoo.baselines), in the order they are given.
-BASELINE_MARKERS = ("s", "^", "D", "v", "P", "X", "<", ">")
-# A point on the front in fewer than half of the replicates is drawn faint.
-FADED = 0.5
 # Replicates behind the hypervolume history's interval (each needs one hypervolume per trial).
 HISTORY_REPLICATES = 50
 
@@ -78,59 +73,42 @@ def lambda_data(s: Summary, tasks: list[str]) -> LambdaData:
     return LambdaData(tasks, [r.number for r in front], lam)
 
 
-def draw_pairs(d: PairsData, path: Path, title: str) -> None:
+def pairs_figure(d: PairsData, title: str) -> Figure:
+    """Every pair of objectives, three panels a row, drawn as the report draws its panels (``paretomoo._drawing``)."""
     n = len(d.pairs)
     cols = min(3, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
-    likely = d.p_front >= FADED
+    fig = Figure(figsize=(4.2 * cols, 3.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (i, j) in zip(axes.flat, d.pairs, strict=False):
-        if np.any(d.se > 0):  # one standard error each way
-            ax.errorbar(
-                d.values[:, i], d.values[:, j], xerr=d.se[:, i], yerr=d.se[:, j], fmt="none", ecolor="#999999", elinewidth=0.6, alpha=0.6
-            )
-        ax.scatter(d.values[~d.on_front, i], d.values[~d.on_front, j], s=14, c="#bbbbbb", label="dominated")
-        faint = d.on_front & ~likely
-        ax.scatter(d.values[faint, i], d.values[faint, j], s=22, c="#d62728", alpha=0.3, label=f"front, P(front) < {FADED:g}")
-        ax.scatter(d.values[d.on_front & likely, i], d.values[d.on_front & likely, j], s=22, c="#d62728", label="front (all objectives)")
-        if d.chosen is not None:
-            ax.scatter(
-                d.values[d.chosen, i], d.values[d.chosen, j], s=120, facecolors="none", edgecolors="k", linewidths=1.5, label="picked"
-            )
-        for k, (method, v) in enumerate(d.baselines):
-            marker = BASELINE_MARKERS[k % len(BASELINE_MARKERS)]
-            ax.scatter(v[i], v[j], s=46, marker=marker, c="#1f77b4", edgecolors="k", linewidths=0.5, zorder=3, label=f"baseline {method}")
-            ax.annotate(method, (v[i], v[j]), xytext=(4, 4), textcoords="offset points", fontsize=7, color="#1f77b4")
+        draw_pair(ax, i, j, d.values, d.on_front, d.p_front, d.se, d.chosen, d.baselines)
         ax.set_xlabel(f"{d.names[i]} (val)")
         ax.set_ylabel(f"{d.names[j]} (val)")
-        ax.grid(alpha=0.3)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7, loc="best")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def draw_pairs(d: PairsData, path: Path, title: str) -> None:
+    pairs_figure(d, title).savefig(path, dpi=110)
 
 
 def draw_history(d: HistoryData, path: Path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    if np.any(d.high > d.low):
-        ax.fill_between(d.trials, d.low, d.high, step="post", color="#1f77b4", alpha=0.2, label=f"{LEVEL:.0%} of replicates")
-        ax.legend(fontsize=7, loc="lower right")
-    ax.step(d.trials, d.hypervolume, where="post", color="#1f77b4")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("hypervolume (validation)")
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
+    draw_hypervolume(ax, d.trials, d.hypervolume, d.low, d.high)
     ax.set_title(title)
-    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def draw_lambda(d: LambdaData, path: Path, title: str) -> None:
     n = max(len(d.trials), 1)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(d.tasks), 1.0 + 0.32 * n))
+    fig = Figure(figsize=(1.6 + 1.1 * len(d.tasks), 1.0 + 0.32 * n))
+    ax = fig.subplots()
     if len(d.trials):
         # log10 colours: weights span orders of magnitude
         im = ax.imshow(np.log10(np.maximum(d.lam, 1e-6)), aspect="auto", cmap="viridis", vmin=-3, vmax=0)
@@ -142,7 +120,6 @@ def draw_lambda(d: LambdaData, path: Path, title: str) -> None:
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def write_plots(

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from paretomoo.front import hypervolume_history, pareto_mask, to_min
-from paretomoo.report import Baseline, ReportData, StudyFront, parallel_data, render_report, scatter_grid, write_report
+from paretomoo.report import Baseline, Check, ReportData, StudyFront, check_rows, parallel_data, render_report, scatter_grid, write_report
+from paretomoo.report._coordinates import ALL_LINES_MAX, parallel_svg
+from paretomoo.report._figures import png, scatter_figure
 from tests import _browser
 from tests._browser import open_page
 
@@ -207,6 +210,8 @@ def test_edge_cases_render(kw: dict) -> None:
         assert "No baselines were trained" in text and "paretomoo baseline SPEC --method uw" in text
     if not np.any(d.se > 0):
         assert "±" not in text and "Error bars" not in text
+    else:
+        assert f"Error bars, on every trial ({len(d.numbers)} of {len(d.numbers)} trials)" in text
 
 
 def test_missing_numbers_show_as_a_dash() -> None:
@@ -341,3 +346,132 @@ def test_brushing_and_sorting_respond_to_the_mouse(tmp_path: Path) -> None:
     assert 0 < kept < len(d.numbers)
     assert int(_attr(got.dom, "data-after-click")) == len(d.numbers)  # a click clears the axis
     assert int(_attr(got.dom, "data-first-trial")) == int(d.numbers[d.on_front].max())  # sorted by trial, descending
+
+
+# ---------------------------------------------------------------- a thousand trials, and a conditioned study
+
+# Where the scatter matrix lies on the page, how many lines the parallel coordinates draw, then the same after
+# ticking the box that draws the dominated trials.
+CROWD_DRIVER = """
+<script>
+(function () {
+  var r = document.querySelector("#scatter img").getBoundingClientRect(), svg = document.getElementById("pc");
+  document.body.setAttribute("data-img", [r.left, r.top, r.width, r.height].join(","));
+  document.body.setAttribute("data-before", svg.getAttribute("data-shown"));
+  document.getElementById("pc-all").click();
+  document.body.setAttribute("data-after", svg.getAttribute("data-shown"));
+  document.body.setAttribute("data-count", document.getElementById("pc-count").textContent);
+})();
+</script>
+"""
+# Share of the pair panels covered by error-bar grey (neutral, darker than a lone light dominated point). The rendering
+# before error bars went to few points covered 0.21 of them with 1,034 trials (make_data(1034, 4)); now 0.04.
+HAIRBALL = 0.10
+
+
+def grey_share(screenshot: Path, img: tuple[float, ...], fig: Figure) -> float:
+    """The share of the pixels inside the scatter matrix's panels (``fig``'s visible axes, 3 pixels in from their frame)
+    that are neutral grey darker than 215 of 255, on a screenshot where the figure's image lies at ``img`` (left, top,
+    width, height in CSS pixels)."""
+    left, top, width, height = img
+    w, h = fig.get_size_inches() * fig.dpi
+    shot = imread(screenshot)[..., :3] * 255
+    grey, total = 0, 0
+    for ax in fig.axes:
+        if not ax.axison:
+            continue
+        b = ax.get_window_extent()
+        x0, x1 = int(np.ceil(left + b.x0 * width / w)) + 3, int(left + b.x1 * width / w) - 3
+        y0, y1 = int(np.ceil(top + (h - b.y1) * height / h)) + 3, int(top + (h - b.y0) * height / h) - 3
+        c = shot[y0:y1, x0:x1]
+        assert c.size and y1 <= shot.shape[0], "a panel lies outside the screenshot"
+        grey += int(np.sum((np.ptp(c, axis=2) < 20) & (c.mean(axis=2) < 215)))
+        total += c.shape[0] * c.shape[1]
+    return grey / total
+
+
+def test_a_thousand_trials_are_no_hairball_in_a_browser(tmp_path: Path) -> None:
+    d = make_data(n=1034, m=4)
+    front = int(d.on_front.sum())
+    text = write_report(d, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"the {1034 - front} dominated trials are hidden" in text
+    assert "Error bars, on the pick only (1 of 1034 trials)" in text  # 343 front points, 261 of them likely: too many
+    assert "The front table lists every front point&#x27;s standard errors" in text
+    driven = tmp_path / "driven.html"
+    driven.write_text(text.replace("</body>", CROWD_DRIVER + "</body>"), encoding="utf-8")
+    got = open_page(driven, tmp_path / "browser", size=(1280, 2600))
+    assert got.console == [] and got.requests == []
+    assert int(_attr(got.dom, "data-before")) == front < 1034  # the front's lines only
+    assert int(_attr(got.dom, "data-after")) == 1034  # and every line once the box is ticked
+    assert _attr(got.dom, "data-count") == "1034 of 1034 trials shown"
+    fig = scatter_figure(d)
+    png(fig, "")  # lays the figure out as the page's image was
+    assert got.screenshot is not None
+    share = grey_share(got.screenshot, tuple(float(x) for x in _attr(got.dom, "data-img").split(",")), fig)
+    assert 0 < share < HAIRBALL, f"error bars and the dominated cloud cover {share:.1%} of the pair panels"
+
+
+def test_parallel_coordinates_draw_the_front_only_beyond_a_few_hundred_trials() -> None:
+    small, large = make_data(n=40), make_data(n=ALL_LINES_MAX + 1)
+    assert parallel_data(small).dominated_shown and not parallel_data(large).dominated_shown
+    assert parallel_data(large, dominated=True).dominated_shown and not parallel_data(small, dominated=False).dominated_shown
+    text = parallel_svg(parallel_data(large))
+    hidden = ALL_LINES_MAX + 1 - int(large.on_front.sum())
+    count = f'<span id="pc-count">{int(large.on_front.sum())} of {ALL_LINES_MAX + 1} trials shown; the {hidden} dominated trials are hidden</span>'
+    assert '<svg id="pc" class="pc front-only"' in text and count in text and f"draw the {hidden} dominated trials too" in text
+    assert text.count("<polyline") == ALL_LINES_MAX + 1  # all there, to be shown on request
+    text = parallel_svg(parallel_data(small))
+    assert '<svg id="pc" class="pc"' in text and '<span id="pc-count">40 of 40 trials shown</span>' in text
+
+
+def test_conditioned_checks_are_a_table() -> None:
+    d = make_data(n=8, m=2)
+    checks = [
+        Check(30, 7, d.names[0], np.array([0.012, -0.003]), np.array([0.01, 0.02])),
+        Check(31, 9, None, np.array([0.0, np.nan]), np.zeros(2)),
+    ]
+    heads, rows = check_rows(dataclasses.replace(d, checks=checks))
+    assert [h.label for h in heads] == ["trial", "retrains trial", "point", "objective", "gap", "noise (±)"]
+    assert [[c.text for c in r] for r in rows] == [
+        ["30", "7", f"{d.names[0]}'s end", d.names[0], "+1.2 %", "1.0 %"],
+        ["30", "7", f"{d.names[0]}'s end", d.names[1], "-0.3 %", "2.0 %"],
+        ["31", "9", "front point", d.names[0], "+0.0 %", "0.0 %"],
+        ["31", "9", "front point", d.names[1], "—", "0.0 %"],
+    ]
+    text = render_report(dataclasses.replace(d, checks=checks))
+    assert "checks" in ids(text) and '<a href="#checks">' in text
+    assert "checks" not in ids(render_report(d)) and '<a href="#checks">' not in render_report(d)
+    with pytest.raises(ValueError, match=r"check of trial 30 gap must have shape \(2,\)"):
+        render_report(dataclasses.replace(d, checks=[dataclasses.replace(checks[0], gap=np.zeros(3))]))
+
+
+def test_a_conditioned_study_in_a_browser(trained_study, tmp_path: Path, one_torch_thread) -> None:
+    import paretomoo
+    from paretomoo.conditioned import gaps
+    from paretomoo.spec import load_spec
+
+    spec = load_spec(trained_study(optimizer="conditioned", trials=2, batch=2, extra="repeats = 2\npoints = 40"))
+    study = paretomoo.open_study(spec.name, spec.storage)
+    found = gaps(study.summary.records, spec.objectives, spec.directions, spec.tasks)
+    assert len(found) == 2
+    got = open_page(study.report(tmp_path / "report.html"), tmp_path / "browser", screenshot=False)
+    assert got.console == [] and got.requests == []
+    elements = {a["id"]: a for _, a in tags(got.dom) if "id" in a}
+    assert elements["check-table"].get("data-sortable") == "ready" and '<a href="#checks">Checks</a>' in got.dom
+    body = re.search(r'<table id="check-table".*?<tbody>(.*?)</tbody>', got.dom, re.S)
+    assert body is not None
+    shown = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body.group(1), re.S)]
+    want = [
+        [
+            str(g.exact),
+            str(g.point),
+            f"{g.end}'s end" if g.end else "front point",
+            name,
+            f"{100 * g.gap[k]:+.1f} %",
+            f"{100 * g.noise[k]:.1f} %",
+        ]
+        for g in found
+        for k, name in enumerate(spec.objectives)
+    ]
+    assert shown == want
+    assert "retrains conditioned trial" not in got.dom  # the checks are no longer a paragraph of the summary

@@ -6,8 +6,9 @@ browser from fetching anything. What to show arrives as a :class:`ReportData`
 (``paretomoo.report._from_study`` fills it from a study); this package computes what to
 draw from it (``parallel_data``, ``front_rows``), then draws it. This module holds the
 data classes, the checks, the page's sections and the page; the figures
-(``_figures``), the parallel coordinates (``_parallel``), the tables (``_tables``)
-and the inline CSS and script (``_assets``) live beside it.
+(``_figures``, drawn as the PNG plots are, by ``paretomoo._drawing``), the parallel
+coordinates (``_coordinates``), the tables (``_tables``) and the inline CSS and
+script (``_assets``) live beside it.
 
 Example::
 
@@ -18,27 +19,29 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from paretomoo._drawing import FADED, error_bar_rows
 from paretomoo._version import __version__
-from paretomoo.plots import FADED
 from paretomoo.report._assets import CSP, CSS, JS, NAV
-from paretomoo.report._common import esc
+from paretomoo.report._common import esc, row_of
+from paretomoo.report._coordinates import ParallelData, parallel_data, parallel_svg
 from paretomoo.report._figures import history_figure, png, scatter_figure, scatter_grid
-from paretomoo.report._parallel import ParallelData, parallel_data, parallel_svg
-from paretomoo.report._tables import Cell, Head, baseline_rows, compare_rows, front_rows, table
+from paretomoo.report._tables import Cell, Head, baseline_rows, check_rows, compare_rows, front_rows, table
 
 __all__ = [
     "Baseline",
     "Cell",
+    "Check",
     "Head",
     "ParallelData",
     "ReportData",
     "StudyFront",
     "baseline_rows",
+    "check_rows",
     "compare_rows",
     "front_rows",
     "parallel_data",
@@ -68,6 +71,15 @@ class Baseline:
 
 
 @dataclass(frozen=True)
+class Check:  # an exact retraining of a conditioned point (paretomoo.conditioned.gaps)
+    exact: int  # the retrained trial's number
+    point: int  # the conditioned trial it retrains
+    end: str | None  # the objective whose end the point is; None for the pick and other front points
+    gap: np.ndarray  # [m] the conditioned value's shortfall as a fraction of the exact one (> 0: conditioned worse)
+    noise: np.ndarray  # [m] the noise of that difference, as the same fraction
+
+
+@dataclass(frozen=True)
 class ReportData:
     title: str  # e.g. "ecommerce"
     facts: list[tuple[str, str]]  # summary rows: ("data", "synthetic, 60,000 rows…"), ("model", …), ("hypervolume", …)
@@ -90,6 +102,7 @@ class ReportData:
     baselines: list[Baseline]
     baseline_lines: list[str]  # e.g. "the front dominates uw, pcgrad; not ew"
     studies: list[StudyFront]  # empty for a single-study report; ≥ 2 for a comparison
+    checks: list[Check] = field(default_factory=list)  # a conditioned study's exact retrainings (empty otherwise)
 
 
 DIRECTIONS = ("maximize", "minimize")
@@ -119,6 +132,7 @@ def _check(d: ReportData) -> None:
     shapes |= {f"baseline {b.method} values": (b.values, (m,)) for b in d.baselines}
     shapes |= {f"baseline {b.method} test": (b.test, (m,)) for b in d.baselines}
     shapes |= {f"study {s.name} values": (s.values, (len(s.on_front), m)) for s in d.studies}
+    shapes |= {f"check of trial {c.exact} {k}": (getattr(c, k), (m,)) for c in d.checks for k in ("gap", "noise")}
     for name, (a, want) in shapes.items():
         if np.shape(a) != want:
             raise ValueError(f"{name} must have shape {want} (n trials, m objectives, T tasks), got {np.shape(a)}")
@@ -134,6 +148,7 @@ def _normalised(d: ReportData) -> ReportData:
 
     studies = [dataclasses.replace(s, values=f(s.values), on_front=np.asarray(s.on_front, dtype=bool)) for s in d.studies]
     baselines = [dataclasses.replace(b, values=f(b.values), test=f(b.test)) for b in d.baselines]
+    checks = [dataclasses.replace(c, gap=f(c.gap), noise=f(c.noise)) for c in d.checks]
     return dataclasses.replace(
         d,
         numbers=np.asarray(d.numbers, dtype=np.int64),
@@ -149,6 +164,7 @@ def _normalised(d: ReportData) -> ReportData:
         hv_high=f(d.hv_high),
         baselines=baselines,
         studies=studies,
+        checks=checks,
     )
 
 
@@ -178,18 +194,25 @@ def _history(d: ReportData) -> str:
 def _scatter(d: ReportData) -> str:
     if len(d.names) < 2:
         return _section("scatter", "Objectives, pair by pair", "<p>One objective: there is no pair to plot.</p>")
-    bars = " Error bars: one standard error each way." if np.any(d.se > 0) else ""
+    bars = error_bar_rows(d.on_front, d.p_front, d.se, row_of(d, d.chosen))
+    shown = f" Error bars, on {bars.which} ({int(bars.rows.sum())} of {len(d.numbers)} trials): one standard error each way."
+    shown = shown if bars.rows.any() and not d.studies else ""
+    listed = " The front table lists every front point's standard errors." if shown and not bars.rows[d.on_front].all() else ""
     who = "each study's front in its own colour" if d.studies else f"front points bold (faint where P(front) < {FADED:g})"
-    note = f"Validation metrics of every trial (grey), {who}; the pick is ringed and each baseline is a labelled hollow marker.{bars}"
+    note = (
+        f"Validation metrics of every trial (grey), {who}; the pick is ringed and each baseline is a labelled hollow marker.{shown}{listed}"
+    )
     return _section("scatter", "Objectives, pair by pair", png(scatter_figure(d), "scatter matrix of every pair of objectives"), note)
 
 
 def _parallel_section(d: ReportData) -> str:
+    p = parallel_data(d)
+    hidden = "" if p.dominated_shown else " With this many trials only the front's lines are drawn until you tick the box."
     note = (
         "One line per trial: its λ, then its validation metrics (each metric axis runs from worst at the bottom to best at the top); "
-        "red lines are on the front. Drag along an axis to keep only the lines in that range; click an axis to clear its range."
+        f"red lines are on the front.{hidden} Drag along an axis to keep only the lines in that range; click an axis to clear its range."
     )
-    return _section("parallel", "λ and metrics, trial by trial", parallel_svg(parallel_data(d)), note)
+    return _section("parallel", "λ and metrics, trial by trial", parallel_svg(p), note)
 
 
 def _front(d: ReportData) -> str:
@@ -203,6 +226,16 @@ def _pick(d: ReportData) -> str:
     head = f"<p><strong>Picked trial {d.chosen}</strong></p>" if d.chosen is not None else "<p>No trial was picked.</p>"
     lines = "".join(f"<li>{esc(x)}</li>" for x in d.pick_lines)
     return _section("pick", "The pick", head + (f"<ul>{lines}</ul>" if lines else ""))
+
+
+def _checks(d: ReportData) -> str:
+    heads, rows = check_rows(d)
+    note = (
+        "Each exact retraining of a conditioned point, objective by objective: the gap is how far the conditioned value falls "
+        "short of the retrained one, as a share of it (> 0: the conditioned model scores worse), on validation; the noise is that "
+        "difference's standard error (the seeds and, for trained trials, the rows). Click a header to sort."
+    )
+    return _section("checks", "Conditioned points, checked", table(heads, rows, "check-table"), note)
 
 
 def _baselines(d: ReportData) -> str:
@@ -239,10 +272,11 @@ def render_report(d: ReportData) -> str:
     """
     _check(d)
     d = _normalised(d)
-    sections = [_summary(d), _history(d), _scatter(d), _parallel_section(d), _front(d), _pick(d), _baselines(d)]
-    if d.studies:
-        sections.append(_compare(d))
-    nav = " ".join(f'<a href="#{sid}">{esc(label)}</a>' for sid, label in NAV if sid != "compare" or d.studies)
+    sections = [_summary(d), _history(d), _scatter(d), _parallel_section(d), _front(d), _pick(d)]
+    sections += [_checks(d)] if d.checks else []
+    sections += [_baselines(d)] + ([_compare(d)] if d.studies else [])
+    present = {"compare": bool(d.studies), "checks": bool(d.checks)}
+    nav = " ".join(f'<a href="#{sid}">{esc(label)}</a>' for sid, label in NAV if present.get(sid, True))
     kind = "comparison of " + ", ".join(s.name for s in d.studies) if d.studies else "Pareto front over the loss weights λ"
     return "\n".join(
         [

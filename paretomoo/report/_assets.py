@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+from paretomoo._drawing import DOMINATED, FRONT
+
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
-CSS = """
-:root { --fg: #1d2329; --muted: #5b6570; --line: #e2e6ea; --front: #d62728; --soft: #f5f6f8; }
+# The front's red and the dominated grey are the figures' (paretomoo._drawing).
+CSS = (
+    f":root {{ --front: {FRONT}; --dominated: {DOMINATED}; }}"
+    + """
+:root { --fg: #1d2329; --muted: #5b6570; --line: #e2e6ea; --soft: #f5f6f8; }
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--soft); color: var(--fg); line-height: 1.45;
   font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
@@ -38,11 +43,13 @@ td.list { white-space: normal; text-align: left; min-width: 10em; }
 section li { white-space: pre-line; margin: 2px 0; }  /* a line given with line breaks keeps them */
 code { background: var(--soft); padding: 1px 5px; border-radius: 3px; }
 .controls { font-size: .88rem; color: var(--muted); }
+.controls label { margin-left: 10px; cursor: pointer; }
 .controls button { margin-left: 10px; font: inherit; padding: 2px 10px; border: 1px solid #c8ced4; border-radius: 4px; background: #fff; cursor: pointer; }
 svg.pc { display: block; margin: 0 auto; font-size: 11px; }
 svg.pc polyline { fill: none; }
-svg.pc polyline.dom { stroke: #9aa3ad; stroke-opacity: .45; stroke-width: 1; }
-svg.pc polyline.front { stroke: var(--front); stroke-opacity: .85; stroke-width: 1.6; }
+svg.pc polyline.dom { stroke: var(--dominated); stroke-opacity: var(--dom-opacity, .45); stroke-width: 1; }
+svg.pc polyline.front { stroke: var(--front); stroke-opacity: var(--front-opacity, .85); stroke-width: 1.6; }
+svg.pc.front-only polyline.dom { display: none; }
 svg.pc polyline.pick { stroke: #111; stroke-opacity: 1; stroke-width: 2.6; }
 svg.pc polyline.off { stroke-opacity: .05; }
 svg.pc line.axis { stroke: #444; stroke-width: 1; }
@@ -54,8 +61,10 @@ svg.pc rect.pc-brush { fill: #1f77b4; fill-opacity: .18; stroke: #1f77b4; stroke
 footer { margin-top: 48px; color: var(--muted); font-size: .8rem; }
 @media print { body { background: #fff; } nav, .controls { display: none; } }
 """
+)
 
-# Sortable tables and parallel-coordinates brushing; each marks its element when ready (data-sortable, data-brush).
+# Sortable tables and parallel-coordinates brushing (and the box that draws the dominated lines); each marks its element
+# when ready (data-sortable, data-brush).
 JS = """
 (function () {
   "use strict";
@@ -94,7 +103,9 @@ JS = """
   var pos = JSON.parse(document.getElementById("pc-data").textContent);
   var lines = svg.querySelectorAll("polyline[data-i]");
   var top = +svg.getAttribute("data-top"), bottom = +svg.getAttribute("data-bottom");
-  var count = document.getElementById("pc-count");
+  var count = document.getElementById("pc-count"), all = document.getElementById("pc-all");
+  var dominated = lines.length - (+svg.getAttribute("data-front"));
+  function hidden(l) { return svg.classList.contains("front-only") && l.classList.contains("dom"); }
   var ranges = {}, drag = null;
   function svgY(ev) {
     var p = svg.createSVGPoint();
@@ -118,9 +129,10 @@ JS = """
         if (row[k] < ranges[k][0] || row[k] > ranges[k][1]) { ok = false; break; }
       }
       l.classList.toggle("off", !ok);
-      if (ok) { shown++; }
+      if (ok && !hidden(l)) { shown++; }
     });
-    count.textContent = shown + " of " + lines.length + " trials shown";
+    var rest = svg.classList.contains("front-only") ? "; the " + dominated + " dominated trials are hidden" : "";
+    count.textContent = shown + " of " + lines.length + " trials shown" + rest;
     svg.setAttribute("data-shown", shown);
   }
   svg.querySelectorAll("rect.pc-hit").forEach(function (hit) {
@@ -145,6 +157,9 @@ JS = """
     drag = null;
     apply();
   });
+  if (all) {
+    all.addEventListener("change", function () { svg.classList.toggle("front-only", !all.checked); apply(); });
+  }
   document.getElementById("pc-clear").addEventListener("click", function () {
     Object.keys(ranges).forEach(function (k) { delete ranges[k]; draw(k); });
     apply();
@@ -154,7 +169,7 @@ JS = """
 })();
 """
 
-# The page's navigation: (section id, link text); the comparison's link only in a comparison.
+# The page's navigation: (section id, link text); the comparison's link only in a comparison, the checks' only where there are some.
 NAV = [
     ("summary", "Summary"),
     ("history", "Hypervolume"),
@@ -162,6 +177,7 @@ NAV = [
     ("parallel", "λ and metrics"),
     ("front", "Front"),
     ("pick", "Pick"),
+    ("checks", "Checks"),
     ("baselines", "Baselines"),
     ("compare", "Comparison"),
 ]

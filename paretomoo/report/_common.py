@@ -21,11 +21,6 @@ def esc(text: object) -> str:
     return html.escape(str(text))
 
 
-def mpl_text(text: str) -> str:
-    """A label matplotlib prints as written (a ``$`` would start mathtext)."""
-    return text.replace("$", r"\$")
-
-
 def row_of(d: ReportData, trial: int | None) -> int | None:
     """The row of trial number ``trial`` in ``d``; None where there is no such trial (or no trial is given)."""
     rows = np.flatnonzero(d.numbers == trial) if trial is not None else np.zeros(0, dtype=int)

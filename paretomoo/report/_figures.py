@@ -1,4 +1,5 @@
-"""The report's matplotlib figures: the hypervolume history and the scatter matrix, each an inline base64 PNG."""
+"""The report's matplotlib figures: the hypervolume history and the scatter matrix, each an inline base64 PNG.
+Their colours, markers and the drawing of one panel come from ``paretomoo._drawing``, as the PNG plots' do."""
 
 from __future__ import annotations
 
@@ -6,24 +7,15 @@ import base64
 import io
 from typing import TYPE_CHECKING
 
-import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
-from paretomoo.plots import FADED
-from paretomoo.report._common import arrow, esc, mpl_text, row_of
+from paretomoo._drawing import STUDY_COLOURS, cycled, draw_hypervolume, draw_pair, mpl_text
+from paretomoo.report._common import arrow, esc, row_of
 
 if TYPE_CHECKING:
     from paretomoo.report import ReportData
 
-# Colours shared with paretomoo.plots: the front in red, dominated trials in grey.
-FRONT = "#d62728"
-DOMINATED = "#b0b0b0"
-# One colour per study in a comparison (no red or grey: those mean front / dominated).
-STUDY_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-# Baselines are told apart by shape (and a text label), drawn hollow so they never clash with a study's colour.
-BASELINE_MARKERS = ["^", "s", "D", "P", "X", "v", "*", "<", ">", "h"]
 DPI = 100
 
 
@@ -38,19 +30,7 @@ def png(fig: Figure, alt: str) -> str:
 def history_figure(d: ReportData) -> Figure:
     """The validation hypervolume after each complete trial, with its interval over replicates where there is one."""
     fig = Figure(figsize=(7.5, 3.4))
-    ax = fig.subplots()
-    x = d.hv_trials
-    if np.any(d.hv_high > d.hv_low):
-        ax.fill_between(x, d.hv_low, d.hv_high, step="post", color="#1f77b4", alpha=0.2, label="interval over replicates")
-        ax.legend(fontsize=8, loc="lower right")
-    ax.step(x, d.hv_history, where="post", color="#1f77b4")
-    ax.plot(x, d.hv_history, "o", ms=2.5, color="#1f77b4")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if len(x) and x.min() == x.max():  # one trial: a window around it, not matplotlib's ±0.05
-        ax.set_xlim(x.min() - 1, x.max() + 1)
-    ax.set_xlabel("trial")
-    ax.set_ylabel("hypervolume (validation)")
-    ax.grid(alpha=0.3)
+    draw_hypervolume(fig.subplots(), d.hv_trials, d.hv_history, d.hv_low, d.hv_high)
     fig.tight_layout()
     return fig
 
@@ -60,50 +40,13 @@ def scatter_grid(m: int) -> list[tuple[int, int]]:
     return [(c, r + 1) for r in range(m - 1) for c in range(r + 1)]
 
 
-def _draw_trials(ax: Axes, d: ReportData, i: int, j: int) -> None:
-    """Every trial faint (error bars of one standard error), and in a single-study report the front bold."""
-    v = d.values
-    if np.any(d.se > 0):
-        ax.errorbar(v[:, i], v[:, j], xerr=d.se[:, i], yerr=d.se[:, j], fmt="none", ecolor="#999999", elinewidth=0.6, alpha=0.5)
-    if d.studies or not d.on_front.all():
-        ax.scatter(v[:, i], v[:, j], s=10, c=DOMINATED, alpha=0.6, label="trials", zorder=2)
-    if d.studies:
-        return
-    likely = d.p_front >= FADED
-    faint, bold = d.on_front & ~likely, d.on_front & likely
-    if faint.any():
-        ax.scatter(v[faint, i], v[faint, j], s=26, c=FRONT, alpha=0.3, label=f"front, P(front) < {FADED:g}", zorder=3)
-    if bold.any():
-        ax.scatter(v[bold, i], v[bold, j], s=26, c=FRONT, edgecolors="k", linewidths=0.4, label="front", zorder=3)
-
-
 def _draw_studies(ax: Axes, d: ReportData, i: int, j: int) -> None:
-    for s, colour in zip(d.studies, STUDY_COLOURS * (1 + len(d.studies) // len(STUDY_COLOURS)), strict=False):
+    for s, colour in zip(d.studies, cycled(STUDY_COLOURS, len(d.studies)), strict=True):
         f = s.on_front.astype(bool)
         ax.scatter(s.values[~f, i], s.values[~f, j], s=8, c=colour, alpha=0.2, zorder=2)
         ax.scatter(
             s.values[f, i], s.values[f, j], s=28, c=colour, edgecolors="k", linewidths=0.4, label=f"{mpl_text(s.name)} front", zorder=3
         )
-
-
-def _draw_marks(ax: Axes, d: ReportData, i: int, j: int) -> None:
-    """The pick (a ring) and every baseline (a hollow marker of its own shape, labelled)."""
-    row = row_of(d, d.chosen)
-    if row is not None:
-        ax.scatter(d.values[row, i], d.values[row, j], s=160, facecolors="none", edgecolors="k", linewidths=1.6, label="picked", zorder=4)
-    for b, marker in zip(d.baselines, BASELINE_MARKERS * (1 + len(d.baselines) // len(BASELINE_MARKERS)), strict=False):
-        ax.scatter(
-            b.values[i],
-            b.values[j],
-            s=70,
-            marker=marker,
-            facecolors="white",
-            edgecolors="#222222",
-            linewidths=1.3,
-            label=mpl_text(b.method),
-            zorder=5,
-        )
-        ax.annotate(mpl_text(b.method), (b.values[i], b.values[j]), xytext=(5, 4), textcoords="offset points", fontsize=7, zorder=5)
 
 
 def scatter_figure(d: ReportData) -> Figure:
@@ -114,12 +57,12 @@ def scatter_figure(d: ReportData) -> Figure:
     fig = Figure(figsize=(max(cell * k, 6.0), max(cell * k, 4.2)) if k > 1 else (7.0, 4.4), layout="constrained")
     axes = fig.subplots(k, k, squeeze=False, sharex="col", sharey="row")
     labels = [mpl_text(f"{n} {arrow(x)}") for n, x in zip(d.names, d.directions, strict=True)]
+    baselines = [(b.method, b.values) for b in d.baselines]
+    chosen = row_of(d, d.chosen)
     for i, j in scatter_grid(m):
         ax = axes[j - 1, i]
-        _draw_trials(ax, d, i, j)
+        draw_pair(ax, i, j, d.values, d.on_front, d.p_front, d.se, chosen, baselines, front=not d.studies)
         _draw_studies(ax, d, i, j)
-        _draw_marks(ax, d, i, j)
-        ax.grid(alpha=0.3)
         if j == m - 1:
             ax.set_xlabel(labels[i])
         if i == 0:

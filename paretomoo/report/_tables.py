@@ -1,5 +1,5 @@
-"""The report's sortable tables: headers and cells of the front, baseline and comparison tables (:func:`front_rows`,
-:func:`baseline_rows`, :func:`compare_rows`), then their HTML."""
+"""The report's sortable tables: headers and cells of the front, conditioned checks, baseline and comparison tables
+(:func:`front_rows`, :func:`check_rows`, :func:`baseline_rows`, :func:`compare_rows`), then their HTML."""
 
 from __future__ import annotations
 
@@ -68,6 +68,28 @@ def compare_rows(d: ReportData) -> tuple[list[Head], list[list[Cell]]]:
         cells = [Cell(f"{fmt(100 * x)} %" if np.isfinite(x) else "—", float(x)) for x in shares]
         front = float(np.sum(s.on_front))
         rows.append([Cell(s.name, None), Cell(fmt(s.hv), float(s.hv)), Cell(str(int(front)), front), *cells])
+    return heads, rows
+
+
+def check_rows(d: ReportData) -> tuple[list[Head], list[list[Cell]]]:
+    """The conditioned checks, one row per (exact retraining, objective): its trial, the conditioned trial it retrains,
+    which point that is, the objective, the gap and its noise (percent of the exact value)."""
+    heads = [Head("trial"), Head("retrains trial"), Head("point"), Head("objective"), Head("gap"), Head("noise (±)")]
+    rows = []
+    for c in d.checks:
+        point = f"{c.end}'s end" if c.end else "front point"
+        for k, name in enumerate(d.names):
+            gap, noise = float(c.gap[k]), float(c.noise[k])
+            rows.append(
+                [
+                    Cell(str(c.exact), float(c.exact)),
+                    Cell(str(c.point), float(c.point)),
+                    Cell(point, None),
+                    Cell(name, None),
+                    Cell(f"{100 * gap:+.1f} %" if np.isfinite(gap) else "—", gap),
+                    Cell(f"{100 * noise:.1f} %" if np.isfinite(noise) else "—", noise),
+                ]
+            )
     return heads, rows
 
 

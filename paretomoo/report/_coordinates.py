@@ -1,4 +1,8 @@
-"""Parallel coordinates of the report: what to draw (:func:`parallel_data`), then the SVG and the data its brushing script reads."""
+"""Parallel coordinates of the report: what to draw (:func:`parallel_data`), then the SVG and the data its brushing script reads.
+
+Up to :data:`ALL_LINES_MAX` trials every line is drawn; beyond that the front's lines only, and a box on the page
+draws the dominated ones too (a thousand grey lines hide the front). Lines get lighter as there are more of them, so
+where they bunch up reads as density."""
 
 from __future__ import annotations
 
@@ -21,6 +25,11 @@ class ParallelData(NamedTuple):
     front: np.ndarray  # [n] bool
     chosen: int | None  # row of the pick
     numbers: np.ndarray  # [n] trial numbers (each line's tooltip)
+    dominated_shown: bool  # whether the dominated trials' lines are drawn when the page opens
+
+
+# Up to this many trials, every line is drawn; beyond it, the front's lines only until asked.
+ALL_LINES_MAX = 200
 
 
 def _axis_scale(x: np.ndarray, flip: bool) -> tuple[np.ndarray, list[tuple[float, str]]]:
@@ -44,14 +53,24 @@ def _axis_scale(x: np.ndarray, flip: bool) -> tuple[np.ndarray, list[tuple[float
     return p, ticks
 
 
-def parallel_data(d: ReportData) -> ParallelData:
-    """The parallel-coordinates plot: the λ axes, then the metric axes oriented so that better is up."""
+def parallel_data(d: ReportData, dominated: bool | None = None) -> ParallelData:
+    """The parallel-coordinates plot: the λ axes, then the metric axes oriented so that better is up. ``dominated``:
+    whether the dominated trials' lines show when the page opens (None: if there are at most :data:`ALL_LINES_MAX` trials)."""
     cols = [(f"λ {t}", "lambda", d.lam[:, k], False) for k, t in enumerate(d.tasks)]
     cols += [(n, "metric", d.values[:, k], x == "minimize") for k, (n, x) in enumerate(zip(d.names, d.directions, strict=True))]
     scaled = [_axis_scale(np.asarray(c, dtype=np.float64), flip) for _, _, c, flip in cols]
     pos = np.column_stack([p for p, _ in scaled]) if scaled else np.zeros((len(d.numbers), 0))
+    shown = len(d.numbers) <= ALL_LINES_MAX if dominated is None else dominated
+    front = d.on_front.astype(bool)
     return ParallelData(
-        [c[0] for c in cols], [c[1] for c in cols], pos, [t for _, t in scaled], d.on_front.astype(bool), row_of(d, d.chosen), d.numbers
+        [c[0] for c in cols],
+        [c[1] for c in cols],
+        pos,
+        [t for _, t in scaled],
+        front,
+        row_of(d, d.chosen),
+        d.numbers,
+        shown or bool(front.all()),
     )
 
 
@@ -102,18 +121,38 @@ def _json_script(element_id: str, value: object) -> str:
     return f'<script type="application/json" id="{element_id}">{text}</script>'
 
 
+def opacity(lines: int, full: float, at: int) -> float:
+    """The stroke opacity of one of ``lines`` lines: ``full`` up to ``at`` of them, then falling as 1/√lines (to a tenth
+    of ``full`` at least), so that a hundred overlapping lines still read as a band, and a bundle as denser."""
+    return round(full * min(1.0, max(0.1, float(np.sqrt(at / max(lines, 1))))), 3)
+
+
+def shown_text(p: ParallelData, shown: int | None = None) -> str:
+    """The line above the plot: how many trials it draws and, when the dominated ones are hidden, how many."""
+    n, front = len(p.numbers), int(p.front.sum())
+    drawn = n if p.dominated_shown else front
+    hidden = "" if p.dominated_shown else f"; the {n - front} dominated trials are hidden"
+    return f"{drawn if shown is None else shown} of {n} trials shown{hidden}"
+
+
 def parallel_svg(p: ParallelData) -> str:
-    """The plot as inline SVG, its brushing controls, and the positions its script filters by (``pc-data``)."""
+    """The plot as inline SVG, its controls (the box that draws the dominated lines, the brushing's reset), and the
+    positions its script filters by (``pc-data``)."""
     xs = _pc_x(p)
     width = max(xs, default=PC_SIDE) + PC_SIDE
-    n = len(p.numbers)
+    n, front = len(p.numbers), int(p.front.sum())
     body = "\n".join([*_pc_lines(p, xs), *_pc_axes(p, xs)])
+    cls = "pc" if p.dominated_shown else "pc front-only"
+    style = f"--front-opacity: {opacity(front, 0.85, 40)}; --dom-opacity: {opacity(n - front, 0.45, 100)}"
     svg = (
-        f'<svg id="pc" class="pc" width="{width:.0f}" height="{PC_BOTTOM + 24:.0f}" viewBox="0 0 {width:.0f} {PC_BOTTOM + 24:.0f}" data-top="{PC_TOP}" data-bottom="{PC_BOTTOM}" '
+        f'<svg id="pc" class="{cls}" style="{style}" width="{width:.0f}" height="{PC_BOTTOM + 24:.0f}" viewBox="0 0 {width:.0f} {PC_BOTTOM + 24:.0f}" '
+        f'data-top="{PC_TOP}" data-bottom="{PC_BOTTOM}" data-front="{front}" '
         f'role="img" aria-label="parallel coordinates of λ and metrics, one line per trial">\n{body}\n</svg>'
     )
+    checked = " checked" if p.dominated_shown else ""
+    toggle = f'<label><input id="pc-all" type="checkbox"{checked}> draw the {n - front} dominated trials too</label> ' if n > front else ""
     controls = (
-        f'<p class="controls"><span id="pc-count">{n} of {n} trials shown</span> '
+        f'<p class="controls"><span id="pc-count">{esc(shown_text(p))}</span> {toggle}'
         '<button id="pc-clear" type="button">clear all ranges</button></p>'
     )
     return controls + '<div class="wide">' + svg + "</div>" + _json_script("pc-data", np.round(p.pos, 4).tolist())
