@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from paretomoo.errors import UserError
-from paretomoo.front import hypervolume, pareto_mask, reference_point, to_min
+from paretomoo.front import dominates, from_min, hypervolume, pareto_mask, reference_point, to_min
 
 if TYPE_CHECKING:
     from paretomoo._view import StudyView
@@ -80,18 +80,13 @@ def compare(studies: Sequence[StudyView]) -> Comparison:
     for a, Fa in enumerate(fronts):
         for b, Fb in enumerate(fronts):
             if a != b and len(Fb):
-                dominated[a, b] = float(np.mean([_dominated(Fa, f) for f in Fb]))
+                dominated[a, b] = float(np.mean([dominates(Fa, f).any() for f in Fb]))
     best = [int(np.argmin([F[:, j].min() for F in fronts])) for j in range(len(directions))]
     prints = [st.store.study.user_attrs.get("data_fingerprint") for st in studies]
     same_data = all(p == prints[0] for p in prints)
-    ref = ref_min * np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    ref = from_min(ref_min, directions)
     on_front = [st.summary.on_front for st in studies]
     return Comparison(names, list(first.spec.objectives), directions, values, on_front, ref, hv, dominated, best, same_data)
-
-
-def _dominated(F: np.ndarray, f: np.ndarray) -> bool:
-    """Whether some row of ``F`` (minimisation) dominates ``f``: no worse anywhere, better somewhere."""
-    return bool(np.any(np.all(F <= f, axis=1) & np.any(F < f, axis=1)))
 
 
 def _unique(names: list[str]) -> list[str]:

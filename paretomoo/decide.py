@@ -41,7 +41,7 @@ import numpy as np
 from paretomoo._lift import Scale, scale
 from paretomoo.conditions import OPS, ORDERS
 from paretomoo.errors import UserError
-from paretomoo.front import pareto_mask, reference_point, signs, to_min
+from paretomoo.front import from_min, normalise, pareto_mask, reference_point, signs, to_min
 from paretomoo.uncertainty import Evidence, indistinguishable, near_best, pick_stability, preference_order, probability
 
 _CONSTRAINT = re.compile(rf"^\s*([A-Za-z0-9_@]+?)\s*({'|'.join(ORDERS)})\s*([-+0-9.eE]+)\s*(?:@\s*([-+0-9.eE]+)\s*)?$")
@@ -133,7 +133,7 @@ def chance_levels(metrics: Sequence[str], directions: Sequence[str], values: np.
     """``[m]`` natural value of each objective at chance: the metric registry's floor (AUC 0.5, PR-AUC and NDCG 0),
     and for a metric without one (logloss, RMSE, a user's metric) the worst finished value plus 10 % of the
     finished values' range: the front's reference point (``front.reference_point``), so one rule serves both."""
-    return reference_point(metrics, directions, values) * signs(directions)
+    return from_min(reference_point(metrics, directions, values), directions)
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def pick(
         assert weights is not None  # resolve_method checked it
         return _pseudo_weights(F[pareto_mask(F)], front_idx, labels, where, names, np.asarray(weights, dtype=np.float64))
     if chance is None:  # no chance level known: the worst finished value
-        chance = to_min(values[ok], directions).max(axis=0) * signs(directions)
+        chance = from_min(to_min(values[ok], directions).max(axis=0), directions)
     chance = np.asarray(chance, dtype=np.float64)
     w = np.full(len(names), 1.0 / len(names)) if weights is None else np.asarray(weights, dtype=np.float64)
     sc = scale(values, directions, chance, idx, front_idx, evidence, level, ties)
@@ -246,7 +246,7 @@ def _satisfying(
                     "lower the confidence or the bound, or add repeats"
                 )
         if not holds.any():
-            best_value = np.nanmax(values[ok, j]) if directions[j] == "maximize" else np.nanmin(values[ok, j])
+            best_value = signs(directions)[j] * np.nanmin(to_min(values[ok], directions)[:, j])
             raise UserError(f"no trial satisfies {c} (best {c.name} is {best_value:.4g}); relax the constraint or run more trials")
         ok &= holds
     return ok
@@ -304,19 +304,13 @@ def _reason(
     return reason
 
 
-def _range_normalised(Ff: np.ndarray) -> np.ndarray:
-    """The front ``Ff[k, m]`` (minimisation form) scaled to [0, 1] per objective: ideal → 0, nadir → 1."""
-    ideal, nadir = Ff.min(axis=0), Ff.max(axis=0)
-    return np.asarray((Ff - ideal) / np.where(nadir > ideal, nadir - ideal, 1.0))
-
-
 def _pseudo_weights(
     Ff: np.ndarray, front_idx: np.ndarray, labels: Sequence[str], where: str, names: Sequence[str], weights: np.ndarray
 ) -> Choice:
     """The front point whose pseudo-weights (objectives normalised to the front's range) are closest to ``weights[m]``."""
     from pymoo.mcdm.pseudo_weights import PseudoWeights  # pymoo loads on first use
 
-    Fn = _range_normalised(Ff)
+    Fn = normalise(Ff)
     i, pw = PseudoWeights(weights).do(Fn, return_pseudo_weights=True)
     i = int(i)
     wanted = ", ".join(f"{n}={w:.2f}" for n, w in zip(names, weights, strict=True))
@@ -328,7 +322,7 @@ def _pseudo_weights(
 
 def _knee(Ff: np.ndarray, front_idx: np.ndarray, labels: Sequence[str], where: str) -> Choice:
     """The knee of the front ``Ff[k, m]`` (minimisation form) of rows ``front_idx[k]``, objectives normalised to [0, 1]."""
-    d = _knee_distance(_range_normalised(Ff))
+    d = _knee_distance(normalise(Ff))
     i = int(np.argmax(d))
     reason = (
         f"{labels[front_idx[i]]} is the knee of {where}: relative to the plane through the front's best-per-objective "

@@ -2,7 +2,9 @@
 
 Objectives are stored in their natural form (AUC up, logloss down). This module
 is the one place that turns them into minimisation: ``F = sign * values`` with
-sign −1 for maximised metrics. The dominance filter and the hypervolume come
+sign −1 for maximised metrics (``signs``, ``to_min``, ``from_min``), and the one
+home of dominance (``dominates``, ``pareto_mask``) and of the front's
+normalisation to [0, 1] between its ideal and nadir points (``normalise``). The dominance filter and the hypervolume come
 from moocore (which pymoo's ``HV`` indicator also calls), not a new
 implementation.
 
@@ -36,6 +38,23 @@ def to_min(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     """Natural values ``[n, m]`` → minimisation form ``[n, m]``."""
     values = np.asarray(values, dtype=np.float64).reshape(-1, len(directions))
     return values * signs(directions)
+
+
+def from_min(F: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """Minimisation form ``[..., m]`` → natural values, the same shape (the inverse of :func:`to_min`)."""
+    return np.asarray(F, dtype=np.float64) * signs(directions)
+
+
+def dominates(F: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``[n]``: whether each row of ``F[n, m]`` dominates ``f[m]`` (minimisation): no worse anywhere, better somewhere."""
+    return np.all(F <= f, axis=1) & np.any(F < f, axis=1)
+
+
+def normalise(F: np.ndarray) -> np.ndarray:
+    """``F[n, m]`` (minimisation form) scaled to [0, 1] per objective over its own rows: the ideal point (each
+    objective's best) → 0, the nadir (its worst) → 1; an objective without spread → 0."""
+    ideal, nadir = F.min(axis=0), F.max(axis=0)
+    return np.asarray((F - ideal) / np.where(nadir > ideal, nadir - ideal, 1.0))
 
 
 def pareto_mask(F: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from paretomoo.front import hypervolume, hypervolume_history, pareto_mask, reference_point, to_min
+from paretomoo.front import from_min, hypervolume, hypervolume_history, pareto_mask, reference_point, to_min
 from paretomoo.spec import StudySpec
 from paretomoo.store import Record
 from paretomoo.uncertainty import Evidence, Verdict, conflict_verdict, evidence, hypervolume_interval
@@ -65,7 +65,7 @@ class Summary:
         return out
 
     def ref_natural(self) -> np.ndarray:
-        return self.ref * np.array([1.0 if d == "minimize" else -1.0 for d in self.directions])
+        return from_min(self.ref, self.directions)
 
 
 def summarize(spec: StudySpec, records: list[Record], *, noise: bool = True) -> Summary:

@@ -33,7 +33,7 @@ import numpy as np
 from paretomoo.conditioned._mixing import Mixture
 from paretomoo.conditioned._train import measure_mixture, train_mixture
 from paretomoo.decide import chance_levels, pick
-from paretomoo.front import pareto_mask, to_min
+from paretomoo.front import normalise, pareto_mask, signs, to_min
 from paretomoo.proposers import CONDITIONED
 from paretomoo.space import LambdaSpace
 from paretomoo.store import CheckpointError, Record, Store
@@ -135,8 +135,7 @@ def next_checks(records: Sequence[Record], directions: Sequence[str], batch: int
     F = to_min(V, directions)
     front = np.flatnonzero(pareto_mask(F))
     Ff = F[front]
-    ideal, nadir = Ff.min(axis=0), Ff.max(axis=0)
-    Fn = (Ff - ideal) / np.where(nadir > ideal, nadir - ideal, 1.0)
+    Fn = normalise(Ff)
     names = [str(j) for j in range(len(directions))]
     chosen_point = pick(V, names, directions, chance=chance_levels(metrics, directions, V)).index
     order = [int(np.flatnonzero(front == chosen_point)[0])] if chosen_point in front else [0]
@@ -174,18 +173,19 @@ def gaps(records: Sequence[Record], objectives: Sequence[str], directions: Seque
     best = {}
     if points:
         V = np.array([r.values for r in points], dtype=np.float64)
-        for j, d in enumerate(directions):
-            best[points[int(np.argmax(V[:, j]) if d == "maximize" else np.argmin(V[:, j]))].number] = objectives[j]
+        F = to_min(V, directions)
+        for j in range(len(directions)):
+            best[points[int(np.argmin(F[:, j]))].number] = objectives[j]
     out = []
     for r in records:
         c = by_number.get(r.check_of) if r.check_of is not None else None
         if c is None or r.state != "complete" or c.state != "complete":
             continue
         gap, noise = [], []
-        for j, (d, t) in enumerate(zip(directions, tasks, strict=True)):
+        for j, (sign, t) in enumerate(zip(signs(directions), tasks, strict=True)):
             exact, cond = r.values[j], c.values[j]
             scale = abs(exact) if exact != 0 else 1.0
-            gap.append(((exact - cond) if d == "maximize" else (cond - exact)) / scale)
+            gap.append(sign * (cond - exact) / scale)
             se = [x.val_se.get(t.name, {}).get(t.metric, math.nan) for x in (r, c)]
             noise.append(math.sqrt(sum(s * s for s in se if math.isfinite(s))) / scale)
         out.append(Gap(exact=r.number, point=c.number, end=best.get(c.number), gap=gap, noise=noise))

@@ -9,7 +9,7 @@ import numpy as np
 from optuna.trial import TrialState
 
 from paretomoo._drawing import clock
-from paretomoo.front import to_min
+from paretomoo.front import dominates, to_min
 from paretomoo.report import Baseline, Check, ReportData, StudyFront
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def study_baselines(study: StudyView, records: Sequence[BaselineRecord] | None =
     out = []
     for b in done:
         f = to_min(np.asarray(b.values), s.directions)[0]
-        by = [s.complete[i].number for i in front if np.all(F[i] <= f) and np.any(F[i] < f)]
+        by = [s.complete[i].number for i in front[dominates(F[front], f)]]
         info = METHODS.get(b.method)
         title = f"{info.title} ({info.reference})" if info is not None else b.method
         cost = b.seconds / ew[b.seed] if b.seed in ew and ew[b.seed] > 0 else float("nan")

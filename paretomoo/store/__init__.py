@@ -33,6 +33,7 @@ import optuna
 from optuna.trial import TrialState
 
 from paretomoo.errors import StudyWarning, UserError
+from paretomoo.front import signs
 from paretomoo.proposers import Batch
 from paretomoo.space import LambdaSpace
 from paretomoo.spec import StudySpec, load_spec, parse_spec
@@ -183,13 +184,12 @@ class Store:
     def history(self, before: int | None = None) -> list[Batch]:
         """Finished proposal batches below ``before``, in minimisation form (``TrialQueue.history``), each λ
         at its mean over every seed trained so far."""
-        signs = np.array([1.0 if d == "minimize" else -1.0 for d in self.spec.directions])
         values: dict[int, list[float]] = {}
         for r in self.records():
             v = r.values if r.state == "complete" else r.rung_values(self.spec.tasks)  # a pruned λ: where it stopped
             if v is not None:
                 values[r.number] = v
-        return self.queue.history(signs, values, before)
+        return self.queue.history(signs(self.spec.directions), values, before)
 
     # -- results ---------------------------------------------------------------
 
@@ -277,11 +277,9 @@ class Store:
         """
         rungs = [*trial.user_attrs.get("rungs", []), {"epochs": epochs, "values": values}]
         trial.set_user_attr("rungs", rungs)
-        signs = np.array([1.0 if d == "minimize" else -1.0 for d in self.spec.directions])
+        sign = signs(self.spec.directions)
         for r in rungs:
-            self.storage.set_trial_intermediate_value(
-                trial._trial_id, int(r["epochs"]), float(np.dot(lam, signs * np.asarray(r["values"])))
-            )
+            self.storage.set_trial_intermediate_value(trial._trial_id, int(r["epochs"]), float(np.dot(lam, sign * np.asarray(r["values"]))))
 
     def records(self) -> list[Record]:
         """Every trial of the study, a λ's repeats (``repeat_of``) folded into the trial they repeat."""
