@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import io
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -445,7 +446,7 @@ def test_conditioned_checks_are_a_table() -> None:
         render_report(dataclasses.replace(d, checks=[dataclasses.replace(checks[0], gap=np.zeros(3))]))
 
 
-def test_a_conditioned_study_in_a_browser(trained_study, tmp_path: Path, one_torch_thread) -> None:
+def test_a_conditioned_study_in_a_browser(trained_study: Callable[..., Path], tmp_path: Path, one_torch_thread: None) -> None:
     import paretomoo
     from paretomoo.conditioned import gaps
     from paretomoo.spec import load_spec
