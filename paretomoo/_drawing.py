@@ -8,11 +8,12 @@ What to draw is decided first and tested without a figure (:func:`error_bar_rows
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.ticker import MaxNLocator
+
+if TYPE_CHECKING:  # matplotlib is imported by whoever draws, so clock() stays cheap for the terminal
+    from matplotlib.axes import Axes
 
 # The front in red, dominated trials in one grey (the report's CSS uses these two as well), error bars dark.
 FRONT = "#d62728"
@@ -145,6 +146,8 @@ def draw_hypervolume(ax: Axes, trials: np.ndarray, hypervolume: np.ndarray, low:
         ax.legend(fontsize=8, loc="lower right")
     ax.step(trials, hypervolume, where="post", color=HISTORY)
     ax.plot(trials, hypervolume, "o", ms=2.5, color=HISTORY)
+    from matplotlib.ticker import MaxNLocator
+
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if len(trials) and trials.min() == trials.max():  # one trial: a window around it, not matplotlib's ±0.05
         ax.set_xlim(trials.min() - 1, trials.max() + 1)
