@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from paretomoo._onnx import OnnxFiles
     from paretomoo.confirm import Confirmation
     from paretomoo.noise import Noise
     from paretomoo.store import Record
@@ -65,3 +66,4 @@ class Exported:
     pick: Pick
     verified: float | None
     fluke: Confirmation | None = None
+    onnx: OnnxFiles | None = None  # format="onnx": the graphs written, and onnxruntime's max |Δ| from torch

@@ -227,6 +227,7 @@ class Study:
         verify: bool = True,
         method: str | None = None,
         take_confirmed: bool = False,
+        format: str = "pt",
     ) -> Exported:
         """Write one trial's λ, metrics, spec and weights to a folder, and check the weights re-measure.
 
@@ -240,6 +241,9 @@ class Study:
                 A trial named by number is exported either way (``Pick.confirmation`` says how it went).
             take_confirmed: with ``noise``, export that first candidate in place of a pick that does not confirm.
             verify: re-measure the exported model on the validation rows (a ``UserError`` if it differs).
+            format: "pt" (model.pt), or "onnx": model.pt and model.onnx (and model_rows.onnx for a conditioned
+                trial, one λ per row), checked with onnxruntime against torch (docs/serving.md; needs the
+                ``serve`` extra).
         """
         from paretomoo._files import writable_folder
         from paretomoo.confirm import CANDIDATES, replacement
@@ -247,6 +251,12 @@ class Study:
 
         if trial is not None and (weights or constraints or method or take_confirmed):
             raise UserError("export(trial=N) names the trial itself; drop weights, constraints, method and take_confirmed, or drop trial")
+        if format not in ("pt", "onnx"):
+            raise UserError(f"format must be pt or onnx, got {format!r}")
+        if format == "onnx":
+            from paretomoo._onnx import require_onnx
+
+            require_onnx()
         if take_confirmed and not noise:
             raise UserError("--take-confirmed needs --noise N, the fresh seeds that confirm the pick; e.g. --noise 3 --take-confirmed")
         if trial is not None:
@@ -285,7 +295,12 @@ class Study:
                 raise UserError(
                     f"the exported model does not reproduce the stored validation metrics (max |Δ| = {diff:.3g}); was the data changed?"
                 )
-        return Exported(path, chosen, diff, fluke)
+        onnx = None
+        if format == "onnx":
+            from paretomoo.export import export_onnx
+
+            onnx = export_onnx(path, verify)
+        return Exported(path, chosen, diff, fluke, onnx)
 
     # -- figures -----------------------------------------------------------------------
 

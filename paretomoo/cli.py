@@ -153,6 +153,13 @@ def _parser() -> argparse.ArgumentParser:
             c.add_argument("--pick", action="store_true", help="export what pick chooses (the default without --trial)")
             c.add_argument("--out", help="folder (default: exports/<study>-trial<N>)")
             c.add_argument("--no-verify", action="store_true", help="skip re-measuring the exported model")
+            c.add_argument(
+                "--format",
+                choices=["pt", "onnx"],
+                default="pt",
+                help="pt: model.pt (default); onnx: model.pt and model.onnx, scores [batch, tasks] from the batch entries "
+                "(a conditioned trial: λ an input, model_rows.onnx one λ per row), checked with onnxruntime (docs/serving.md)",
+            )
     add_admin_commands(sub)
     return p
 
@@ -438,6 +445,7 @@ def _export(args: argparse.Namespace) -> int:
         verify=not args.no_verify,
         method=args.method,
         take_confirmed=args.take_confirmed,
+        format=args.format,
     )
     if e.fluke is not None:
         print(e.fluke.line(study.spec.objectives))
@@ -446,9 +454,15 @@ def _export(args: argparse.Namespace) -> int:
         print(e.pick.seed_noise.describe(study.spec.objectives))
     if e.pick.confirmation is not None:
         print(e.pick.confirmation.line(study.spec.objectives))
-    print(f"exported trial {e.pick.trial} to {e.path}/ (lambda.json, metrics.json, spec.toml, model.pt)")
+    graphs = "".join(f", {f.name}" for f in e.onnx.files) if e.onnx is not None else ""
+    print(f"exported trial {e.pick.trial} to {e.path}/ (lambda.json, metrics.json, spec.toml, model.pt{graphs})")
     if e.verified is not None:
         print(f"verified: re-measured validation metrics match the stored ones (max |Δ| = {e.verified:.2g})")
+    if e.onnx is not None:
+        for note in e.onnx.notes:
+            print(note)
+        if e.onnx.verified is not None:
+            print(f"verified onnx: onnxruntime's scores match torch's on the validation rows (max |Δ| = {e.onnx.verified:.2g})")
     print(f'load it: model = paretomoo.load_model("{e.path}")')
     return 0
 
