@@ -5,7 +5,7 @@ SVG, CSS and JavaScript are inline, and a Content-Security-Policy forbids the
 browser from fetching anything. What to show arrives as a :class:`ReportData`
 (``paretomoo.report._from_study`` fills it from a study); this package computes what to
 draw from it (``parallel_data``, ``front_rows``), then draws it. This module holds the
-data classes, the checks, the page's sections and the page; the figures
+checks, the page's sections and the page; the data classes (``_data``), the figures
 (``_figures``, drawn as the PNG plots are, by ``paretomoo._drawing``), the parallel
 coordinates (``_coordinates``), the tables (``_tables``) and the inline CSS and
 script (``_assets``) live beside it.
@@ -19,7 +19,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from paretomoo._version import __version__
 from paretomoo.report._assets import CSP, CSS, JS, NAV
 from paretomoo.report._common import esc, row_of
 from paretomoo.report._coordinates import ParallelData, parallel_data, parallel_svg
+from paretomoo.report._data import Baseline, Check, ReportData, StudyFront
 from paretomoo.report._figures import history_figure, png, scatter_figure, scatter_grid
 from paretomoo.report._tables import Cell, Head, baseline_rows, check_rows, compare_rows, front_rows, table
 
@@ -49,60 +49,6 @@ __all__ = [
     "scatter_grid",
     "write_report",
 ]
-
-
-@dataclass(frozen=True)
-class StudyFront:  # one study's points, for overlays (compare)
-    name: str
-    values: np.ndarray  # [n, m] natural validation metrics
-    on_front: np.ndarray  # [n] bool
-    hv: float  # hypervolume against the report's common reference point
-    share_dominated: dict[str, float]  # other study name -> share of that study's front points this one dominates
-
-
-@dataclass(frozen=True)
-class Baseline:
-    method: str  # e.g. "uw"
-    title: str  # e.g. "Uncertainty weighting (Kendall et al., 2018)"
-    values: np.ndarray  # [m] natural validation metrics
-    test: np.ndarray  # [m] natural test metrics
-    cost: float  # its training time ÷ one fixed-λ training's (NaN if unknown)
-    dominated_by: list[int]  # trial numbers of front points that dominate it (empty: the front does not dominate it)
-
-
-@dataclass(frozen=True)
-class Check:  # an exact retraining of a conditioned point (paretomoo.conditioned.gaps)
-    exact: int  # the retrained trial's number
-    point: int  # the conditioned trial it retrains
-    end: str | None  # the objective whose end the point is; None for the pick and other front points
-    gap: np.ndarray  # [m] the conditioned value's shortfall as a fraction of the exact one (> 0: conditioned worse)
-    noise: np.ndarray  # [m] the noise of that difference, as the same fraction
-
-
-@dataclass(frozen=True)
-class ReportData:
-    title: str  # e.g. "ecommerce"
-    facts: list[tuple[str, str]]  # summary rows: ("data", "synthetic, 60,000 rows…"), ("model", …), ("hypervolume", …)
-    names: list[str]  # objective names, e.g. "click_auc"
-    directions: list[str]  # "maximize" / "minimize" per objective
-    tasks: list[str]  # task names (λ columns)
-    numbers: np.ndarray  # [n] trial numbers of complete trials
-    lam: np.ndarray  # [n, T] λ
-    values: np.ndarray  # [n, m] natural validation metrics (means over seeds)
-    test: np.ndarray  # [n, m] natural test metrics
-    se: np.ndarray  # [n, m] standard errors of values (zeros where noise was not measured)
-    p_front: np.ndarray  # [n] probability of being on the front (equal to on_front where noise was not measured)
-    on_front: np.ndarray  # [n] bool
-    hv_trials: np.ndarray  # [h] trial numbers, hv_history[h] after each
-    hv_history: np.ndarray
-    hv_low: np.ndarray  # [h] interval of the history (equal to it where no noise)
-    hv_high: np.ndarray
-    chosen: int | None  # trial number of the pick
-    pick_lines: list[str]  # the pick's reason, its stability, the conflict verdict (plain text lines)
-    baselines: list[Baseline]
-    baseline_lines: list[str]  # e.g. "the front dominates uw, pcgrad; not ew"
-    studies: list[StudyFront]  # empty for a single-study report; ≥ 2 for a comparison
-    checks: list[Check] = field(default_factory=list)  # a conditioned study's exact retrainings (empty otherwise)
 
 
 DIRECTIONS = ("maximize", "minimize")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from paretomoo.report import ReportData
+    from paretomoo.report._data import ReportData
 
 
 def fmt(x: float) -> str:

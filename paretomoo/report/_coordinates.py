@@ -14,7 +14,7 @@ import numpy as np
 from paretomoo.report._common import esc, fmt, row_of
 
 if TYPE_CHECKING:
-    from paretomoo.report import ReportData
+    from paretomoo.report._data import ReportData
 
 
 class ParallelData(NamedTuple):

@@ -14,7 +14,7 @@ from paretomoo._drawing import STUDY_COLOURS, cycled, draw_hypervolume, draw_pai
 from paretomoo.report._common import arrow, esc, row_of
 
 if TYPE_CHECKING:
-    from paretomoo.report import ReportData
+    from paretomoo.report._data import ReportData
 
 DPI = 100
 

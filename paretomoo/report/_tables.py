@@ -10,7 +10,7 @@ import numpy as np
 from paretomoo.report._common import arrow, esc, fmt
 
 if TYPE_CHECKING:
-    from paretomoo.report import ReportData
+    from paretomoo.report._data import ReportData
 
 
 class Cell(NamedTuple):
