@@ -110,7 +110,10 @@ def print_choice(spec: StudySpec, rec: Record, reason: str) -> None:
     print(f"picked trial {rec.number}: {reason}")
     print("  λ          " + "  ".join(f"{t}={rec.lam[t]:.4g}" for t in spec.task_names))
     print("  validation " + "  ".join(f"{t.objective}={rec.val[t.name][t.metric]:.4f}" for t in spec.tasks))
-    print("  test       " + "  ".join(f"{t.objective}={rec.test[t.name][t.metric]:.4f}" for t in spec.tasks))
+    if rec.measured_test:
+        print("  test       " + "  ".join(f"{t.objective}={rec.test[t.name][t.metric]:.4f}" for t in spec.tasks))
+    else:
+        print("  test       not measured (a conditioned λ screened on validation only, off its front)")
 
 
 def print_baselines(study: Study, *, brief: bool = False) -> None:

@@ -76,6 +76,7 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
         "val_se": rec.val_se,
         "test": rec.test,
         "test_se": rec.test_se,
+        "measured_test": rec.measured_test,  # False: a conditioned λ screened on validation only (test empty)
         "seeds": rec.seeds,  # val and test are the means over these; model.pt holds the first one's weights
         "conditioned": rec.conditioned is not None,  # model.pt is the λ-conditioned model, set to this λ (load_model(lam=...))
         "model_val": weights_metrics(store, number),  # what model.pt measures on the validation rows

@@ -155,10 +155,15 @@ def all_metrics(task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: to
     return {m.name: m.compute(scores, y, group) for m in metrics}
 
 
-def metrics_many(task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None) -> list[dict[str, float]]:
+def metrics_many(
+    task: TaskSpec, scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None, primary_only: bool = False
+) -> list[dict[str, float]]:
     """``all_metrics`` of every row of ``scores[L, n]`` (L models' scores of one split's rows), one sort per row and
-    metric family (``paretomoo._many``) instead of one call per model."""
+    metric family (``paretomoo._many``) instead of one call per model; the task's own metric alone with
+    ``primary_only`` (what screening many λ reads)."""
     scores, y, group, metrics = _scope(task, scores, y, group)
+    if primary_only:
+        metrics = [m for m in metrics if m.name == task.metric] or metrics[:1]
     memo: dict[str, object] = {}
     values = {m.name: m.compute_many(scores, y, group, memo).tolist() for m in metrics}
     return [{name: v[i] for name, v in values.items()} for i in range(scores.shape[0])]

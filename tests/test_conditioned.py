@@ -107,8 +107,16 @@ def test_a_conditioned_study_stores_its_points_then_retrains_the_pick_and_ends(w
     records = store.records()
     points = [r for r in records if r.conditioned is not None]
     checks = [r for r in records if r.check_of is not None]
-    assert len(points) == 1 + 4 + POINTS and sorted(r.conditioned for r in points) == list(range(1 + 4 + POINTS))
+    assert len(points) == POINTS and sorted(r.conditioned for r in points) == list(range(POINTS))
     assert all(r.state == "complete" and r.repeats == 2 and r.seeds == [0, 1] for r in points)
+    # test figures for the screened front's λ only, every metric there; the others: validation, their own metric
+    from paretomoo.front import pareto_mask, to_min
+
+    on_front = pareto_mask(to_min(np.array([r.values for r in points]), spec.directions))
+    assert [r.measured_test for r in points] == list(on_front) and 0 < on_front.sum() < len(points)
+    for r, front in zip(points, on_front, strict=True):
+        assert bool(r.test) == front and all(set(r.val[t.name]) == ({t.metric} if not front else set(r.test[t.name])) for t in spec.tasks)
+    assert all(r.measured_test and r.test for r in records if r.check_of is not None)
     assert len(checks) == 3 and all(r.state == "complete" and r.repeats == 2 for r in checks)
     assert store.n_finished() == 3  # the points never count against the budget
     by_number = {r.number: r for r in records}
@@ -124,14 +132,13 @@ def test_a_conditioned_study_stores_its_points_then_retrains_the_pick_and_ends(w
         assert spec.directions[0] == "maximize"
         assert g.gap[0] == pytest.approx((exact.values[0] - point.values[0]) / abs(exact.values[0]))
     df = paretomoo.open_study(spec.name, spec.storage).trials_dataframe()
-    assert int(df["conditioned"].sum()) == 1 + 4 + POINTS and sorted(df["check_of"].dropna().astype(int)) == sorted(
-        c.check_of for c in checks
-    )
+    assert int(df["conditioned"].sum()) == POINTS and sorted(df["check_of"].dropna().astype(int)) == sorted(c.check_of for c in checks)
     table = paretomoo.open_study(spec.name, spec.storage).checks()
     assert list(table["trial"]) == [g.exact for g in found] and list(table["point"]) == [g.point for g in found]
     assert list(table[f"gap_{spec.objectives[0]}"]) == [g.gap[0] for g in found]
     info = store.study.user_attrs["conditioned"]
-    assert info["points"] == 1 + 4 + POINTS and info["models"] == 2 and info["train_seconds"] > 0
+    assert info["points"] == POINTS and info["models"] == 2 and info["train_seconds"] > 0
+    assert info["measured_test"] == on_front.sum() and info["stopped"] == f"the cap of {POINTS} λ (search.points)"
     # run again: nothing is trained or stored twice
     again = run_study(spec).records()
     assert len(again) == len(records)
@@ -142,7 +149,7 @@ def test_status_json_marks_conditioned_trials(write_spec, capsys, one_torch_thre
     run_study(load_spec(path))
     _, out, _ = call(capsys, "status", str(path), "--json")
     rows = json.loads(out)
-    assert sum(r["conditioned"] for r in rows) == 1 + 4 + POINTS
+    assert sum(r["conditioned"] for r in rows) == POINTS
     assert [r["check_of"] is not None for r in rows].count(True) == 1 and not any(
         r["conditioned"] for r in rows if r["check_of"] is not None
     )
@@ -165,14 +172,14 @@ def test_a_run_killed_while_storing_points_goes_on_without_training_again(write_
     monkeypatch.setattr(Store, "add_conditioned", half_then_die)
     with pytest.raises(KeyboardInterrupt):
         run_conditioned(store, trainer)
-    assert len(store.conditioned_indices()) == (1 + 4 + POINTS) // 2
+    assert len(store.conditioned_indices()) == POINTS // 2
     monkeypatch.setattr(Store, "add_conditioned", original)
     trained = []
     monkeypatch.setattr(_study, "train_mixture", lambda *a, **k: trained.append(1))
     done = run_conditioned(store, trainer)
     assert done is not None and not done.trained_now and not trained
-    assert store.conditioned_indices() == set(range(1 + 4 + POINTS))
-    assert len(store.records()) == 1 + 4 + POINTS  # no point stored twice
+    assert store.conditioned_indices() == set(range(POINTS))
+    assert len(store.records()) == POINTS  # no point stored twice
 
 
 def test_an_exported_conditioned_point_scores_any_lambda_as_stored(write_spec, tmp_path, one_torch_thread) -> None:
@@ -221,7 +228,7 @@ def test_two_workers_on_postgres_train_once_and_check_each_point_once(write_spec
     records = store.records()
     points = [r for r in records if r.conditioned is not None]
     checks = [r for r in records if r.check_of is not None]
-    assert sorted(r.conditioned for r in points) == list(range(1 + 4 + POINTS))  # each point once: one worker measured them
+    assert sorted(r.conditioned for r in points) == list(range(POINTS))  # each point once: one worker measured them
     assert len(checks) == 4 and len({c.check_of for c in checks}) == 4 and all(c.state == "complete" for c in checks)
     assert store.n_finished() == 4 and trials(pg_storage, states=(TrialState.RUNNING, TrialState.WAITING)) == []
 

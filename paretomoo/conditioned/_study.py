@@ -5,19 +5,24 @@ study (under the study lock, so other workers wait and then find it done):
 
 1. train R = ``repeats`` conditioned models (``_train.train_mixture``) and keep
    their anchors as one artifact of the study (``conditioned_weights``);
-2. measure them at ``points`` λ covering the logit box (a scrambled Sobol
-   sequence, after the box's centre and each task's end, λ at ``max_ratio``
-   against every other free task) and store each λ as a COMPLETE trial marked
-   ``conditioned`` (its index): λ, validation and test metrics, the mean over
-   the R models and their spread. They share the one artifact and never count
-   against ``trials``;
-3. study attribute ``conditioned`` records what was done and what it cost.
+2. screen λ on the validation split (``_screen.screen``: a coarse design over the
+   logit box, the centre and each task's end first, then rounds of refinement
+   where the front's hypervolume contributions are largest, at most ``points``);
+   measure the λ on the screened front again on validation and test, every
+   metric; store every screened λ as a COMPLETE trial marked ``conditioned`` (its
+   index): λ, validation values (the mean over the R models and their spread),
+   and test values for the front's λ only (``measured_test``: false for the
+   others). They share the one artifact and never count against ``trials``;
+3. study attribute ``conditioned`` records what was done, what it cost, and
+   each screening round.
 
-A run killed in 1 trains again; killed in 2, it loads the artifact and stores the
-missing points only. The proposals after that (``checks``) are ordinary
-trials: the conditioned front's pick (``decide.pick``'s default rule), then each objective's end, then the
-front points farthest from those already chosen, ``trials`` in all, each
-marked ``check_of`` its conditioned point. Their gap to it is the check.
+A run killed in 1 trains again; killed in 2, it loads the artifact and screens
+again (the same λ: the screening is seeded and the forward passes deterministic);
+the points are stored in one transaction. The proposals after that (``checks``)
+are ordinary trials: the conditioned front's pick (``decide.pick``'s default
+rule), then each objective's end, then the front points farthest from those
+already chosen, ``trials`` in all, each marked ``check_of`` its conditioned
+point. Their gap to it is the check.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from paretomoo.conditioned._mixing import Mixture
+from paretomoo.conditioned._screen import Screening, screen
 from paretomoo.conditioned._train import measure_mixture, train_mixture
 from paretomoo.decide import chance_levels, pick
 from paretomoo.front import normalise, pareto_mask, signs, to_min
@@ -38,18 +44,6 @@ from paretomoo.proposers import CONDITIONED
 from paretomoo.space import LambdaSpace
 from paretomoo.store import CheckpointError, Record, Store
 from paretomoo.trainer import Trainer
-
-
-def evaluation_points(space: LambdaSpace, n: int, seed: int) -> np.ndarray:
-    """Logits ``[1 + d + n, d]``: the box's centre, each free task's end (+zmax for it, −zmax for the others), then
-    ``n`` points of a scrambled Sobol sequence over the box ``[-zmax, zmax]^d``."""
-    import torch
-
-    d, z = space.dim, space.zmax
-    ends = np.full((d, d), -z)
-    np.fill_diagonal(ends, z)
-    sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(n, dtype=torch.float64).numpy()
-    return np.vstack([np.zeros((1, d)), ends, (2.0 * sobol - 1.0) * z])
 
 
 @dataclass(frozen=True)
@@ -73,10 +67,8 @@ def run_conditioned(store: Store, trainer: Trainer) -> Conditioned | None:
         if done is not None and done.get("stored"):
             return _info(done, trained_now=False)
         seeds, alpha = spec.search.first_seeds(spec.training.seed), spec.search.alpha
-        x = evaluation_points(store.space, spec.search.points, spec.search.seed)
-        lam = store.space.to_lambda(x)
         t0 = time.perf_counter()
-        try:  # a run killed while storing points: its models are stored (as trained then, whatever the spec says now)
+        try:  # a run killed while screening or storing: its models are stored (as trained then, whatever the spec says now)
             blob = store.weights.load_conditioned()
             seeds, alpha = [int(s) for s in blob["seeds"]], float(blob["alpha"])
             mix = Mixture(trainer.shape, spec.model, seeds, trainer.device)
@@ -89,27 +81,55 @@ def run_conditioned(store: Store, trainer: Trainer) -> Conditioned | None:
             store.weights.save_conditioned({"anchors": mix.state(), "seeds": list(seeds), "alpha": alpha})
             store.study.set_user_attr("conditioned", {"train_seconds": round(train_s, 3), "models": len(seeds), "alpha": alpha})
             trained_now = True
-        have = store.conditioned_indices()
-        todo = [i for i in range(len(x)) if i not in have]
         t0 = time.perf_counter()
-        measured = measure_mixture(trainer, mix, lam[todo]) if todo else []
+        found, measured = _screen_and_measure(trainer, mix, store.space, spec.search.points, spec.search.seed)
         measure_s = time.perf_counter() - t0
-        per = measure_s / max(len(todo), 1)
+        per = measure_s / max(len(found.x), 1)
+        have = store.conditioned_indices()
         rows = []
-        for i, results in zip(todo, measured, strict=True):
-            by_seed = {int(s): {**r, "seconds": round(per / len(seeds), 6)} for s, r in zip(seeds, results, strict=True)}
-            rows.append((i, x[i], by_seed))
+        for i, results in enumerate(measured):
+            if i not in have:
+                by_seed = {int(s): {**r, "seconds": round(per / len(seeds), 6)} for s, r in zip(seeds, results, strict=True)}
+                rows.append((i, found.x[i], by_seed))
         store.add_conditioned(rows, str(trainer.device))
         info = {
             "stored": True,
-            "points": len(x),
+            "points": len(found.x),
+            "measured_test": int(sum("test" in results[0] for results in measured)),
             "models": len(seeds),
             "alpha": alpha,
             "train_seconds": round(train_s, 3),
             "measure_seconds": round(measure_s, 3),
+            "rounds": found.rounds,
+            "stopped": found.stopped,
         }
         store.study.set_user_attr("conditioned", info)
         return _info(info, trained_now)
+
+
+def _screen_and_measure(
+    trainer: Trainer, mix: Mixture, space: LambdaSpace, cap: int, seed: int
+) -> tuple[Screening, list[list[dict[str, Any]]]]:
+    """Screen λ on the validation split (each task's own metric), then measure the screened front's λ on validation
+    and test, every metric: the screening and ``[N][R]`` results in its order (``measure_mixture``'s; a λ off the
+    front has no ``"test"``)."""
+    spec = trainer.spec
+    screened: list[list[dict[str, Any]]] = []
+
+    def measure(x: np.ndarray) -> np.ndarray:
+        got = measure_mixture(trainer, mix, space.to_lambda(x), splits=("val",), primary_only=True)
+        screened.extend(got)
+        return np.array(
+            [[[r["val"][t.name][t.metric] if r["failed"] is None else math.nan for t in spec.tasks] for r in point] for point in got],
+            dtype=np.float64,
+        ).reshape(len(x), mix.models, len(spec.tasks))
+
+    found = screen(measure, space, spec.directions, cap, seed)
+    front = found.front(spec.directions)
+    if len(front):
+        for i, results in zip(front, measure_mixture(trainer, mix, space.to_lambda(found.x[front])), strict=True):
+            screened[i] = results
+    return found, screened
 
 
 def _info(attrs: dict[str, Any], trained_now: bool) -> Conditioned:

@@ -1,7 +1,7 @@
 """Training λ-conditioned models, and measuring them at many λ.
 
 Training draws λ ~ Dirichlet(α) over the free tasks, ``SAMPLES`` of them per
-model and step, maps each into the study's λ space (its bounds, fixed weights
+model and step, at ``LR_SCALE`` times the study's learning rate, maps each into the study's λ space (its bounds, fixed weights
 and ``max_ratio``: the draw's centred log-ratios are the logits, clipped to the
 box) and minimises the mean over them of ``Σ_i λ_i f_i(θ(λ))``. Model r reads
 the batches of its own training seed in the order a fixed-λ trial of that seed
@@ -26,10 +26,13 @@ from paretomoo.tasks import metrics_many
 from paretomoo.trainer import EVAL_MEMBER_ROWS, Trainer, adamw
 
 # λ drawn per model and step. Each draw is one mix of the anchors through the batch (the population axis), so a
-# step costs about a population pass of that many λ. benchmarks/conditioned.py (demo at 60,000 rows, 5 seeds, HV ÷ a
-# 32-trial sweep's, median): α 0.3 with 8 draws 1.18, with 16 draws 1.18; α 1: 1.16 and 1.12. 8: as good, half the
-# training.
-SAMPLES = 8
+# step costs about a population pass of that many λ; see LR_SCALE for the evidence.
+SAMPLES = 4
+# The conditioned models' learning rate ÷ training.lr. An anchor's gradient is a different mix of the tasks' at every
+# draw, so at the fixed-λ rate the anchors were still far from their ends after the sweep's epochs: on the demo at
+# 60,000 rows (4 epochs, one model, HV of 261 λ ÷ a 32-trial random sweep's, one seed each) lr 0.003: 0.10, 0.01:
+# 2.4, 0.02: 2.5, 0.03: 2.5; at 0.02, 2 λ a step 1.1 (0.01), 4: 2.5, 8: 3.3 at 1.7× the training time of 4.
+LR_SCALE = 6.0
 # Measuring: CHUNK λ per set of mixed weights, run over a split's rows MEMBER_ROWS / (R·CHUNK) rows at a time (at least
 # 256). A forward pass of many mixed models costs mostly per call at small row chunks: 512 λ over the demo's 6,000
 # validation rows took 1.06 s in chunks of 16 λ × 1,024 rows, 1.67 s in 64 λ × 256 rows (the trainer's
@@ -55,7 +58,7 @@ def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], al
             'optimizer = "conditioned" mixes weights, and this model keeps statistics that training updates (BatchNorm\'s '
             "running mean and variance), which a mix of weights does not carry; use another optimizer, or LayerNorm in place of BatchNorm"
         )
-    opt = adamw(list(mix.anchors.parameters()), cfg.lr, cfg.weight_decay)
+    opt = adamw(list(mix.anchors.parameters()), cfg.lr * LR_SCALE, cfg.weight_decay)
     r, m, t = len(seeds), samples, len(spec.tasks)
     rng = np.random.default_rng([int(seed), *(int(s) for s in seeds)])
     mix.anchors.train()
@@ -82,34 +85,41 @@ def _predict(model: Mixed, split: TensorSplit) -> torch.Tensor:
     return torch.cat([model(split.rows(i, i + rows)) for i in range(0, len(split), rows)], dim=1)
 
 
-def measure_mixture(trainer: Trainer, mix: Mixture, lam: np.ndarray, chunk: int = CHUNK) -> list[list[dict[str, Any]]]:
-    """Every task's metrics on the validation and test rows at each λ of ``lam[N, T]``, for each of the R models:
-    ``[N][R]`` of ``{"val", "test", "failed"}``, CHUNK λ per forward pass, every metric of a chunk at once
-    (``tasks.metrics_many``)."""
+def measure_mixture(
+    trainer: Trainer,
+    mix: Mixture,
+    lam: np.ndarray,
+    chunk: int = CHUNK,
+    splits: Sequence[str] = ("val", "test"),
+    primary_only: bool = False,
+) -> list[list[dict[str, Any]]]:
+    """Every task's metrics on the ``splits`` rows at each λ of ``lam[N, T]``, for each of the R models: ``[N][R]``
+    of ``{"val", "test", "failed"}`` (a split not measured is absent), CHUNK λ per forward pass, every metric of a
+    chunk at once (``tasks.metrics_many``); each task's own metric alone with ``primary_only``. ``splits`` starts
+    with "val": a λ whose validation metric is NaN failed."""
     spec = trainer.spec
     out: list[list[dict[str, Any]]] = []
     r = mix.models
+    rows = {"val": trainer.val, "test": trainer.test}
     with torch.no_grad():
         for first in range(0, len(lam), chunk):
             part = torch.as_tensor(lam[first : first + chunk], dtype=torch.float32, device=trainer.device)
             c = len(part)
             model = Mixed(mix, part.unsqueeze(0).expand(r, -1, -1).contiguous())
             by_split = {}
-            for name, split in (("val", trainer.val), ("test", trainer.test)):
+            for name in splits:
+                split = rows[name]
                 scores = _predict(model, split)  # [R·c, n, T]
-                per_task = [metrics_many(task, scores[..., i], split.y[:, i], split.groups.get(i)) for i, task in enumerate(spec.tasks)]
+                per_task = [
+                    metrics_many(task, scores[..., i], split.y[:, i], split.groups.get(i), primary_only)
+                    for i, task in enumerate(spec.tasks)
+                ]
                 by_split[name] = [{task.name: per_task[i][j] for i, task in enumerate(spec.tasks)} for j in range(r * c)]
             for j in range(c):
                 row = []
                 for k in range(r):
-                    v = by_split["val"][k * c + j]
-                    finite = all(np.isfinite(v[task.name][task.metric]) for task in spec.tasks)
-                    row.append(
-                        {
-                            "val": v,
-                            "test": by_split["test"][k * c + j],
-                            "failed": None if finite else "a validation metric is NaN (non-finite predictions)",
-                        }
-                    )
+                    got = {name: by_split[name][k * c + j] for name in splits}
+                    finite = all(np.isfinite(got[splits[0]][task.name][task.metric]) for task in spec.tasks)
+                    row.append({**got, "failed": None if finite else "a validation metric is NaN (non-finite predictions)"})
                 out.append(row)
     return out

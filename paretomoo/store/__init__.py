@@ -244,6 +244,8 @@ class Store:
             params = {p: float(v) for p, v in zip(self.space.params, x, strict=True)}
             attrs, values = self._result(self.space.to_lambda(x)[0], by_seed, device)
             attrs.update(conditioned=int(index), logits=list(params.values()))
+            if not any("test" in r for r in by_seed.values()):
+                attrs["measured_test"] = False  # screened on validation only: never shown with test figures
             state = TrialState.FAIL if values is None else TrialState.COMPLETE
             trials.append(create_trial(state=state, params=params, distributions=self.queue.dists, values=values, user_attrs=attrs))
         add_finished_trials(self.study, self.storage, trials)

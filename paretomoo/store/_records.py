@@ -42,6 +42,7 @@ class Record:
     continues: int | None = None  # successive halving: the trial of the λ's previous rung, whose checkpoint it went on from
     conditioned: int | None = None  # a λ measured on the study's conditioned models (its index among their points), not trained
     check_of: int | None = None  # an exact retraining of that conditioned trial's λ
+    measured_test: bool = True  # False: a conditioned λ screened on validation only (no test figures)
     # how it ran: seed(s), seconds, device, and how the members of its training pass ran ("population": "native",
     # "vmap" or "sequential"; "members": how many)
     run: dict[str, Any] = field(default_factory=dict)
@@ -70,6 +71,7 @@ class Record:
             "continues": self.continues,
             "conditioned": self.conditioned is not None,
             "check_of": self.check_of,
+            "measured_test": self.measured_test,
             "run": self.run,
         }
 
@@ -121,6 +123,7 @@ def record_of(
         continues=int(attrs["continues"]) if "continues" in attrs else None,
         conditioned=int(attrs["conditioned"]) if "conditioned" in attrs else None,
         check_of=int(attrs["check_of"]) if "check_of" in attrs else None,
+        measured_test=bool(attrs.get("measured_test", True)),
         run=dict(attrs.get("run", {})),
     )
 

@@ -76,6 +76,9 @@ def aggregate(by_seed: Mapping[int, Mapping[str, Any]]) -> Aggregate:
         return Aggregate({}, {}, {}, {}, "; ".join(failed), seconds)
     out: dict[str, tuple[Metrics, Metrics]] = {}
     for split in ("val", "test"):
+        if split not in by_seed[seeds[0]]:  # a conditioned λ off the screened front: validation only
+            out[split] = ({}, {})
+            continue
         per = [by_seed[s][split] for s in seeds]
         boot = [by_seed[s].get(f"{split}_boot_se", {}) for s in seeds]
         mean: Metrics = {}

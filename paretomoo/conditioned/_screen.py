@@ -1,0 +1,132 @@
+"""Which λ to measure on the conditioned models: a coarse design, then refinement where the front gains most.
+
+Measuring a λ is a forward pass over the validation rows, cheap but not free: a
+thousand of them cost several fixed-λ trainings. So the λ are chosen in rounds
+(``screen``), on the validation split only and each task's own metric only:
+
+1. **coarse design**: the box's centre, each free task's end, then ``COARSE``
+   points of a scrambled Sobol sequence over the logit box;
+2. **refinement**: the ``TOP`` front points (means over the R models) with the
+   largest exclusive hypervolume contributions each get ``ROUND / TOP`` children,
+   their logits moved by a normal step (``STEP`` of the box's half-width in the
+   first round, halved every round), clipped to the box;
+3. **stopping rule**: after a round, its hypervolume gain is compared with the
+   hypervolume's seed noise, the standard deviation over the R models of each
+   model's own front's hypervolume at the same λ, over √R. A round that adds less
+   than that noise ends the screening; so does the cap (``search.points``). With
+   one model, where there is no seed noise to compare, a round that adds less
+   than ``ALONE`` of the hypervolume ends it.
+
+Hypervolumes here are of objectives normalised to the coarse design's front (ideal
+0, nadir 1, reference point 1.1 in every objective), fixed for the whole screening
+so that rounds compare. ``benchmarks/conditioned.py`` checks the result against
+measuring the full ``points``-λ Sobol design on the same models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import moocore
+import numpy as np
+
+from paretomoo.front import hypervolume, pareto_mask, to_min
+from paretomoo.space import LambdaSpace
+
+# demo at 60,000 rows (benchmarks/conditioned.py): 64 Sobol points, rounds of 32 from the 8 largest contributors, a
+# first step of a quarter of the box's half-width, stop after two to four rounds
+COARSE = 64
+ROUND = 32
+TOP = 8
+STEP = 0.25
+ALONE = 1e-3
+REFERENCE = 1.1
+
+
+@dataclass
+class Screening:
+    """What the screening measured: logits ``x[N, d]`` in the order measured, the R models' natural validation
+    values ``values[N, R, m]`` (NaN where a λ failed), each round's facts, and why it stopped."""
+
+    x: np.ndarray
+    values: np.ndarray
+    rounds: list[dict[str, float]] = field(default_factory=list)
+    stopped: str = ""
+
+    def front(self, directions: Sequence[str]) -> np.ndarray:
+        """Indices of the λ on the front of the models' mean values."""
+        return np.flatnonzero(pareto_mask(to_min(_mean(self.values), directions)))
+
+
+def evaluation_points(space: LambdaSpace, n: int, seed: int) -> np.ndarray:
+    """Logits ``[1 + d + n, d]``: the box's centre, each free task's end (+zmax for it, −zmax for the others), then
+    ``n`` points of a scrambled Sobol sequence over the box ``[-zmax, zmax]^d``."""
+    import torch
+
+    d, z = space.dim, space.zmax
+    ends = np.full((d, d), -z)
+    np.fill_diagonal(ends, z)
+    if n <= 0:
+        return np.vstack([np.zeros((1, d)), ends])
+    sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(n, dtype=torch.float64).numpy()
+    return np.vstack([np.zeros((1, d)), ends, (2.0 * sobol - 1.0) * z])
+
+
+def screen(measure: Callable[[np.ndarray], np.ndarray], space: LambdaSpace, directions: Sequence[str], cap: int, seed: int) -> Screening:
+    """Choose and measure λ in rounds (module docstring); ``measure(x[n, d])`` → natural validation values
+    ``[n, R, m]``. At most ``cap`` λ (and at least the centre and the ends)."""
+    first = evaluation_points(space, max(0, min(COARSE, cap - 1 - space.dim)), seed)
+    out = Screening(first, measure(first))
+    F = to_min(_mean(out.values), directions)
+    ok = np.isfinite(F).all(axis=1)
+    if not ok.any():
+        out.stopped = "every λ of the coarse design failed"
+        return out
+    front = F[ok][pareto_mask(F[ok])]
+    ideal, span = front.min(axis=0), np.ptp(front, axis=0)
+    span = np.where(span > 0, span, 1.0)
+
+    def hv(values: np.ndarray) -> float:
+        return hypervolume((to_min(values, directions) - ideal) / span, np.full(len(directions), REFERENCE))
+
+    rng = np.random.default_rng([int(seed), 1])
+    step = STEP * space.zmax
+    while True:
+        if len(out.x) >= cap:
+            out.stopped = f"the cap of {cap} λ (search.points)"
+            return out
+        mean = _mean(out.values)
+        before = hv(mean)
+        parents = _largest_contributions(((to_min(mean, directions) - ideal) / span), TOP)
+        n = min(ROUND, cap - len(out.x))
+        children = np.repeat(out.x[parents], -(-n // len(parents)), axis=0)[:n]
+        children = np.clip(children + rng.normal(0.0, step, children.shape), -space.zmax, space.zmax)
+        out.x = np.vstack([out.x, children])
+        out.values = np.concatenate([out.values, measure(children)])
+        after = hv(_mean(out.values))
+        per_model = [hv(out.values[:, r]) for r in range(out.values.shape[1])]
+        noise = float(np.std(per_model, ddof=1) / np.sqrt(len(per_model))) if len(per_model) > 1 else ALONE * after
+        out.rounds.append({"points": len(out.x), "hypervolume": after, "gain": after - before, "noise": noise})
+        if after - before <= noise:
+            out.stopped = f"round {len(out.rounds)} added {after - before:.2g} hypervolume, less than its noise {noise:.2g}"
+            return out
+        step /= 2
+
+
+def _mean(values: np.ndarray) -> np.ndarray:
+    """``values[N, R, m]`` → the mean over the R models ``[N, m]``, NaN where any model failed."""
+    return values.mean(axis=1)
+
+
+def _largest_contributions(Fn: np.ndarray, k: int) -> np.ndarray:
+    """Indices (into ``Fn``'s rows) of the ≤ k front points with the largest exclusive hypervolume contributions
+    (normalised minimisation values, reference point ``REFERENCE``); front points beyond the reference count 0."""
+    ok = np.flatnonzero(np.isfinite(Fn).all(axis=1))
+    front = ok[pareto_mask(Fn[ok])]
+    ref = np.full(Fn.shape[1], REFERENCE)
+    inside = front[(Fn[front] < ref).all(axis=1)]
+    if len(inside) == 0:
+        return front[:k]
+    contrib = moocore.hv_contributions(Fn[inside], ref=ref)
+    return inside[np.argsort(-contrib, kind="stable")[:k]]
