@@ -138,8 +138,8 @@ class SearchSpec:
     # hypervolume contribution) go on from their checkpoints to the next rung (paretomoo.halving)
     fidelity: str = "none"
     eta: int = 3
-    # optimizer = "conditioned" (paretomoo.conditioned): the Dirichlet concentration of the λ drawn in training, and how
-    # many λ of the logit box the trained models are measured at (after the box's centre and each task's end)
+    # optimizer = "conditioned" (paretomoo.conditioned): the Dirichlet concentration of the λ drawn in training, and the
+    # most λ of the logit box the trained models are screened at (the box's centre and each task's end first)
     alpha: float = 0.3  # benchmarks/conditioned.py: 0.3 kept more of the sweep's front than 1 (docs/conditioned.md)
     points: int = 1024
 
