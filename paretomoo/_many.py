@@ -25,6 +25,8 @@ import concurrent.futures
 import math
 from typing import TYPE_CHECKING, Any
 
+from paretomoo._kernels import _dcg, cut_discounts, gauc, log_discounts, ndcg, recall
+
 if TYPE_CHECKING:
     import torch
 
@@ -181,8 +183,6 @@ def ndcg_many(scores: torch.Tensor, rel: torch.Tensor, group: torch.Tensor, k: i
     of their gains, as ``_kernels.ndcg``); NaN if no group has a relevant row."""
     import torch
 
-    from paretomoo._kernels import _dcg, log_discounts, ndcg
-
     gain = 2.0 ** rel.to(torch.float64) - 1.0
     ideal = _dcg(gain, group, gain, k)
     has = ideal > 0
@@ -200,8 +200,6 @@ def recall_many(
     """Mean recall@k over groups with a relevant row, for every row of ``scores`` (rows tied across the cut share
     its places, as ``_kernels.recall``); NaN if no group has a relevant row."""
     import torch
-
-    from paretomoo._kernels import cut_discounts, recall
 
     hit = (rel > 0).to(torch.float64)
     _, gidx = torch.unique(group, return_inverse=True)
@@ -224,8 +222,6 @@ def gauc_many(scores: torch.Tensor, y: torch.Tensor, group: torch.Tensor, *, mem
     within its group is its position's run bounds less the block's start.
     """
     import torch
-
-    from paretomoo._kernels import gauc
 
     pos = (y > 0.5).to(torch.int64)
     ids, gidx, counts = torch.unique(group, return_inverse=True, return_counts=True)

@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from paretomoo._kernels import cut_discounts, group_aucs, log_discounts
+
 if TYPE_CHECKING:
     import torch
 
@@ -278,8 +280,6 @@ def ndcg_weighted(
     """
     import torch
 
-    from paretomoo._kernels import log_discounts
-
     if group.numel() == 0:
         return _nan(weights)
     gidx, starts, first, last = _groups(group)
@@ -299,8 +299,6 @@ def recall_weighted(
     constant within a group, as for :func:`ndcg_weighted`); rows tied across the cut share its places."""
     import torch
 
-    from paretomoo._kernels import cut_discounts
-
     if group.numel() == 0:
         return _nan(weights)
     gidx, starts, first, last = _groups(group)
@@ -319,8 +317,6 @@ def gauc_weighted(
     constant within a group, as for :func:`ndcg_weighted`), so each replicate is the mean of the groups' AUCs
     weighted by rows × the group's weight."""
     import torch
-
-    from paretomoo._kernels import group_aucs
 
     if group.numel() == 0:
         return _nan(weights)
