@@ -297,9 +297,9 @@ class Study:
                 )
         onnx = None
         if format == "onnx":
-            from paretomoo.export import export_onnx
+            from paretomoo._onnx import write_onnx
 
-            onnx = export_onnx(path, verify)
+            onnx = write_onnx(path, verify)
         return Exported(path, chosen, diff, fluke, onnx)
 
     # -- figures -----------------------------------------------------------------------

@@ -23,7 +23,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,9 +38,6 @@ from paretomoo.models._module import ModulePopulation, build_members, state_erro
 from paretomoo.spec import ModelSpec, StudySpec, parse_spec
 from paretomoo.store import CheckpointError, Record, Store
 from paretomoo.trainer import Trainer
-
-if TYPE_CHECKING:
-    from paretomoo._onnx import OnnxFiles
 
 
 def export_trial(store: Store, number: int, out: str | Path, reason: str | None = None, noise: dict[str, Any] | None = None) -> Path:
@@ -237,13 +234,6 @@ def verify_export(path: str | Path) -> float:
     again = evaluate_export(path, "val")
     diffs = [abs(again[t][m] - v) for t, ms in stored.items() for m, v in ms.items() if math.isfinite(v)]
     return max(diffs, default=0.0)
-
-
-def export_onnx(path: str | Path, verify: bool = True) -> OnnxFiles:
-    """Write an export's ONNX graphs beside its model.pt and check them with onnxruntime (``paretomoo._onnx``)."""
-    from paretomoo._onnx import write_onnx
-
-    return write_onnx(path, verify)
 
 
 def _read(p: Path) -> dict[str, Any]:
