@@ -300,6 +300,9 @@ class Study:
             from paretomoo._onnx import write_onnx
 
             onnx = write_onnx(path, verify)
+        else:  # graphs an earlier export left in this folder are of another model
+            for stale in ("model.onnx", "model_rows.onnx"):
+                (path / stale).unlink(missing_ok=True)
         return Exported(path, chosen, diff, fluke, onnx)
 
     # -- figures -----------------------------------------------------------------------

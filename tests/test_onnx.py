@@ -115,6 +115,8 @@ def test_export_format_onnx_of_a_study_matches_torch(trained_study, capsys, tmp_
 
     meta = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
     assert json.loads(meta["paretomoo.tasks"]) == TASKS and json.loads(meta["paretomoo.inputs"]) == ["num", "cat"]
+    code, text, err = call(capsys, "export", str(spec), "--trial", "1", "--out", str(out))  # --format pt into the same folder
+    assert code == 0 and "model.pt)" in text and not (out / "model.onnx").exists()  # no graph of another trial left beside it
 
 
 def test_a_conditioned_graph_takes_lambda_per_request_and_per_row(tmp_path: Path) -> None:
