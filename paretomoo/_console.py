@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from paretomoo._method import method_of
+
 if TYPE_CHECKING:
     from paretomoo.api import Study
     from paretomoo.spec import StudySpec
@@ -61,13 +63,10 @@ def print_status(study: Study, *, with_hint: bool, target: str) -> None:
     halving = spent(spec, s.records)
     if halving is not None:
         print(halving)
-    cond = study.store.study.user_attrs.get("conditioned")
-    if cond is not None:
-        from paretomoo.conditioned import conditioned_lines
-
-        print("\n".join(conditioned_lines(spec, s.records, cond)))
+    for line in method_of(spec.search.optimizer).status_lines(spec, s.records, study.store.study.user_attrs):
+        print(line)
     if s.front:
-        print(front_table(spec, s, exact_only=cond is not None))
+        print(front_table(spec, s, exact_only=any(r.conditioned is not None for r in s.records)))
     failed = [r for r in s.records if r.state == "failed"]
     for r in failed[:5]:
         print(f"  trial {r.number} failed: {r.fail_reason}")

@@ -30,6 +30,7 @@ import torch
 
 from paretomoo._files import writable_folder
 from paretomoo._imports import freeze
+from paretomoo._method import method_of
 from paretomoo.data import data_root, load_data
 from paretomoo.data._tensors import to_tensors
 from paretomoo.errors import UserError
@@ -46,18 +47,11 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
     check_exportable(store, rec)
     out = writable_folder(out)
     spec = store.spec
-    conditioned = None
-    if rec.conditioned is not None:  # the study's conditioned model (its first seed's), set to this trial's λ
-        try:
-            blob = store.weights.load_conditioned()
-        except CheckpointError as exc:
-            raise UserError(f"{exc}; run the study again to train them, or export an exactly trained trial") from None
-        seeds = [int(x) for x in blob["seeds"]]
-        r = seeds.index(spec.training.seed) if spec.training.seed in seeds else 0  # the study's own seed, as weights_metrics
-        t = len(spec.tasks)
-        state = {name: w[r * t : (r + 1) * t].clone() for name, w in blob["anchors"].items()}
-        conditioned = {"lam": [rec.lam[name] for name in spec.task_names], "tasks": spec.task_names}
+    mixed = method_of(spec.search.optimizer).weights(store, rec)  # a point the optimizer measured without training it
+    if mixed is not None:
+        state, extra = mixed
     else:
+        extra = {}
         try:
             state = store.weights.load(number)
         except CheckpointError as exc:
@@ -87,8 +81,8 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out / "spec.toml").write_text(spec.source_text)
     blob = {"shape": shape, "model": asdict(spec.model), "state": state}
-    if conditioned is not None:
-        blob["conditioned"] = conditioned
+    if extra:
+        blob.update(extra)
     elif spec.model.type == "module":  # the user's own state_dict, for their own class (load_model builds it)
         blob["state"] = _population(ModelShape.from_dict(store.study.user_attrs["model_shape"]), spec.model).user_state(state)
     torch.save(blob, out / "model.pt")

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
+from paretomoo._method import method_of
 from paretomoo._parallel import InProcess, ProcessPool, physical_cores
-from paretomoo.conditioned import run_conditioned
 from paretomoo.data import data_root, load_data
 from paretomoo.errors import UserError
 from paretomoo.proposers import loads
@@ -150,7 +150,7 @@ def execute(
     ``executor``: processes already started for ``layout`` (see ``run_study``);
     the caller closes them.
     """
-    run_conditioned(store, trainer)  # optimizer = "conditioned": its one training first (once per study, under its lock)
+    method_of(store.spec.search.optimizer).prepare(store, trainer)  # work before the loop (a conditioned study's one training)
     if store.n_finished() >= store.spec.search.trials:  # no processes to start for a finished study
         return WorkerStats()
     with contextlib.nullcontext(executor) if executor is not None else _executor(store.spec, trainer, layout) as ex:

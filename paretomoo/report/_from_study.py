@@ -9,6 +9,7 @@ import numpy as np
 from optuna.trial import TrialState
 
 from paretomoo._drawing import clock
+from paretomoo._method import method_of
 from paretomoo.front import dominates, to_min
 from paretomoo.report import Baseline, Check, ReportData, StudyFront
 
@@ -40,18 +41,9 @@ def report_data(study: StudyView, others: Sequence[StudyView] = ()) -> ReportDat
         ("hypervolume", f"{s.hv:.4g}{s.hv_text} on validation; reference point {ref}"),
         ("front", f"{len(s.front)} of {n} complete trials; selection on validation, test figures held out"),
     ]
-    cond = study.store.study.user_attrs.get("conditioned")
-    checks: list[Check] = []
-    if cond is not None:  # one λ-conditioned training: what it cost here, each exact check's gap in its own table
-        from paretomoo.conditioned import gaps
-
-        checks = [
-            Check(g.exact, g.point, g.end, np.array(g.gap), np.array(g.noise))
-            for g in gaps(s.records, spec.objectives, spec.directions, spec.tasks)
-        ]
-        cost = f"training {cond.get('train_seconds', np.nan):.1f} s, measuring {cond.get('measure_seconds', np.nan):.1f} s"
-        measured = f"{cond.get('points', 0)} λ measured on {cond.get('models', 0)} λ-conditioned model(s) ({cost})"
-        facts.append(("conditioned", f"{measured}; {len(checks)} of them retrained exactly (see Checks)"))
+    method = method_of(spec.search.optimizer)  # an optimizer's own facts and checks (a conditioned study's)
+    facts += method.report_facts(spec, s.records, study.store.study.user_attrs)
+    checks = [Check(g.exact, g.point, g.end, np.array(g.gap), np.array(g.noise)) for g in method.checks(spec, s.records)]
     baselines = study_baselines(study)
     return ReportData(
         title=spec.name,
