@@ -15,12 +15,17 @@ The command line (``paretomoo.cli``) is a thin layer over this module.
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from paretomoo._baseline_runs import train_baselines
+from paretomoo._imports import target_of
 from paretomoo._results import WITHIN_SHOWN, Exported, Pick
 from paretomoo._stored_study import Study, Weights
+from paretomoo.spec import parse_spec
+from paretomoo.spec._write import to_toml
+from paretomoo.store import Store
 
 __all__ = ["WITHIN_SHOWN", "Exported", "Pick", "Study", "Weights", "create_study", "open_study", "train_baselines"]
 
@@ -36,8 +41,6 @@ def open_study(spec_or_name: str | os.PathLike[str], storage: str | None = None)
         The study; it reads the store when asked, so it sees trials other processes add
         (call ``refresh()`` for the latest).
     """
-    from paretomoo.store import Store
-
     return Study(Store.open(os.fspath(spec_or_name), storage))
 
 
@@ -80,12 +83,7 @@ def create_study(
         study = paretomoo.create_study("mine", model=build, data=load,
                                        tasks=[{"name": "click", "metric": "auc"}, {"name": "buy", "metric": "auc"}])
     """
-    import tomllib
-
-    from paretomoo._imports import target_of
-    from paretomoo.spec import parse_spec
-    from paretomoo.spec._write import to_toml
-    from paretomoo.study import run_study
+    from paretomoo.study import run_study  # torch: only to train; opening a study reads the store alone
 
     doc: dict[str, Any] = {
         "study": {"name": name, "storage": storage},
