@@ -114,7 +114,7 @@ class TrainingSpec:
     workers: int = 0
 
 
-# [search] scalarization values; the functions are paretomoo.trainer.SCALARIZATIONS (torch: not loaded to read a spec)
+# [search] scalarization values; the functions are paretomoo._losses.SCALARIZATIONS (torch: not loaded to read a spec)
 SCALARIZATION_NAMES = ("weighted_sum", "tchebycheff")
 # [search] fidelity values: "none" trains every λ for all its epochs; "epochs": successive halving over epochs (paretomoo.halving)
 FIDELITY_NAMES = ("none", "epochs")
