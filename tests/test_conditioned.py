@@ -109,13 +109,14 @@ def test_a_conditioned_study_stores_its_points_then_retrains_the_pick_and_ends(w
     checks = [r for r in records if r.check_of is not None]
     assert len(points) == POINTS and sorted(r.conditioned for r in points) == list(range(POINTS))
     assert all(r.state == "complete" and r.repeats == 2 and r.seeds == [0, 1] for r in points)
-    # test figures for the screened front's λ only, every metric there; the others: validation, their own metric
+    # test figures for the screened front's λ only; each task's own metric (the objectives), nothing else
     from paretomoo.front import pareto_mask, to_min
 
     on_front = pareto_mask(to_min(np.array([r.values for r in points]), spec.directions))
     assert [r.measured_test for r in points] == list(on_front) and 0 < on_front.sum() < len(points)
     for r, front in zip(points, on_front, strict=True):
-        assert bool(r.test) == front and all(set(r.val[t.name]) == ({t.metric} if not front else set(r.test[t.name])) for t in spec.tasks)
+        assert bool(r.test) == front and all(set(r.val[t.name]) == {t.metric} for t in spec.tasks)
+        assert not front or all(set(r.test[t.name]) == {t.metric} for t in spec.tasks)
     assert all(r.measured_test and r.test for r in records if r.check_of is not None)
     assert len(checks) == 3 and all(r.state == "complete" and r.repeats == 2 for r in checks)
     assert store.n_finished() == 3  # the points never count against the budget

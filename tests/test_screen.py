@@ -41,7 +41,7 @@ def test_the_coarse_design_comes_first_and_the_cap_holds(space) -> None:
     assert np.array_equal(first[0], np.zeros(space.dim))  # the centre, then each task's end
     assert len(found.x) == 200 and found.stopped == "the cap of 200 λ (search.points)"  # noise-free: every round adds volume
     assert found.values.shape == (200, 2, 4) and (np.abs(found.x) <= space.zmax + 1e-12).all()
-    assert [r["points"] for r in found.rounds] == [1 + space.dim + 64 + 32 * k for k in range(1, 5)] + [200]
+    assert [r["points"] for r in found.rounds] == list(range(1 + space.dim + _screen.COARSE + _screen.ROUND, 200, _screen.ROUND)) + [200]
     assert all(r["gain"] > 0 and r["noise"] == 0 for r in found.rounds)
     small = screen(measurer(space, 2, 0.0)[0], space, DIRECTIONS, cap=10, seed=3)
     assert len(small.x) == 10 and np.array_equal(small.x, evaluation_points(space, 10 - 1 - space.dim, 3)) and not small.rounds
@@ -96,4 +96,4 @@ def test_failed_points_are_never_on_the_front(space) -> None:
     front = found.front(DIRECTIONS)
     assert len(front) > 10 and (found.x[front, 0] <= 0).all() and (found.x[:, 0] > 0).sum() > 10
     dead = screen(lambda x: np.full((len(x), 2, 4), np.nan), space, DIRECTIONS, cap=120, seed=0)
-    assert dead.stopped == "every λ of the coarse design failed" and len(dead.x) == 1 + space.dim + 64
+    assert dead.stopped == "every λ of the coarse design failed" and len(dead.x) == 1 + space.dim + _screen.COARSE

@@ -34,10 +34,10 @@ import numpy as np
 from paretomoo.front import hypervolume, pareto_mask, to_min
 from paretomoo.space import LambdaSpace
 
-# demo at 60,000 rows (benchmarks/conditioned.py): 64 Sobol points, rounds of 32 from the 8 largest contributors, a
-# first step of a quarter of the box's half-width, stop after two to four rounds
-COARSE = 64
-ROUND = 32
+# demo at 60,000 rows (benchmarks/conditioned.py): 48 Sobol points, rounds of 16 from the 8 largest contributors, a
+# first step of a quarter of the box's half-width
+COARSE = 48
+ROUND = 16
 TOP = 8
 STEP = 0.25
 ALONE = 1e-3

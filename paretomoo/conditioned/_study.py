@@ -8,8 +8,8 @@ study (under the study lock, so other workers wait and then find it done):
 2. screen λ on the validation split (``_screen.screen``: a coarse design over the
    logit box, the centre and each task's end first, then rounds of refinement
    where the front's hypervolume contributions are largest, at most ``points``);
-   measure the λ on the screened front again on validation and test, every
-   metric; store every screened λ as a COMPLETE trial marked ``conditioned`` (its
+   measure the λ on the screened front on test; each task's own metric only
+   (the objectives); store every screened λ as a COMPLETE trial marked ``conditioned`` (its
    index): λ, validation values (the mean over the R models and their spread),
    and test values for the front's λ only (``measured_test``: false for the
    others). They share the one artifact and never count against ``trials``;
@@ -110,9 +110,8 @@ def run_conditioned(store: Store, trainer: Trainer) -> Conditioned | None:
 def _screen_and_measure(
     trainer: Trainer, mix: Mixture, space: LambdaSpace, cap: int, seed: int
 ) -> tuple[Screening, list[list[dict[str, Any]]]]:
-    """Screen λ on the validation split (each task's own metric), then measure the screened front's λ on validation
-    and test, every metric: the screening and ``[N][R]`` results in its order (``measure_mixture``'s; a λ off the
-    front has no ``"test"``)."""
+    """Screen λ on the validation split, then measure the screened front's λ on test, each task's own metric: the
+    screening and ``[N][R]`` results in its order (``measure_mixture``'s; a λ off the front has no ``"test"``)."""
     spec = trainer.spec
     screened: list[list[dict[str, Any]]] = []
 
@@ -127,8 +126,9 @@ def _screen_and_measure(
     found = screen(measure, space, spec.directions, cap, seed)
     front = found.front(spec.directions)
     if len(front):
-        for i, results in zip(front, measure_mixture(trainer, mix, space.to_lambda(found.x[front])), strict=True):
-            screened[i] = results
+        tested = measure_mixture(trainer, mix, space.to_lambda(found.x[front]), splits=("test",), primary_only=True)
+        for i, results in zip(front, tested, strict=True):
+            screened[i] = [{**r, "test": t["test"]} for r, t in zip(screened[i], results, strict=True)]
     return found, screened
 
 

@@ -95,8 +95,8 @@ def measure_mixture(
 ) -> list[list[dict[str, Any]]]:
     """Every task's metrics on the ``splits`` rows at each λ of ``lam[N, T]``, for each of the R models: ``[N][R]``
     of ``{"val", "test", "failed"}`` (a split not measured is absent), CHUNK λ per forward pass, every metric of a
-    chunk at once (``tasks.metrics_many``); each task's own metric alone with ``primary_only``. ``splits`` starts
-    with "val": a λ whose validation metric is NaN failed."""
+    chunk at once (``tasks.metrics_many``); each task's own metric alone with ``primary_only``. A λ whose
+    validation metric is NaN failed."""
     spec = trainer.spec
     out: list[list[dict[str, Any]]] = []
     r = mix.models
@@ -119,7 +119,7 @@ def measure_mixture(
                 row = []
                 for k in range(r):
                     got = {name: by_split[name][k * c + j] for name in splits}
-                    finite = all(np.isfinite(got[splits[0]][task.name][task.metric]) for task in spec.tasks)
+                    finite = "val" not in got or all(np.isfinite(got["val"][task.name][task.metric]) for task in spec.tasks)
                     row.append({**got, "failed": None if finite else "a validation metric is NaN (non-finite predictions)"})
                 out.append(row)
     return out
