@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from paretomoo._console import ProgressLine, print_baselines, print_status
+from paretomoo._method import method_of
 from paretomoo.errors import UserError
 
 if TYPE_CHECKING:
@@ -72,12 +73,9 @@ def _run(args: argparse.Namespace) -> int:
             trainer.new_population([spec.training.seed] * k)
             mode, why = trainer.population_mode[k]
             print(f"  members: {mode}, {k} at a time ({why})", flush=True)
-        if spec.search.optimizer == CONDITIONED and "conditioned" not in store.study.user_attrs:
-            print(
-                f"  conditioned: training {spec.search.repeats} λ-conditioned model(s) on λ ~ Dirichlet({spec.search.alpha:g}), then "
-                f"measuring {spec.search.points + store.space.dim + 1} λ; the {spec.search.trials} trials retrain points of its front exactly",
-                flush=True,
-            )
+        line = method_of(spec.search.optimizer).banner(spec, store)
+        if line is not None:
+            print(line, flush=True)
 
     store = run_study(spec, storage=args.storage, device=args.device, on_start=on_start, on_progress=bar.update)
     bar.close()

@@ -1,11 +1,13 @@
 """Planning a study's next trials, under the study lock, from the store alone: the proposer's next batch (rebuilt
-from the stored history, near-duplicates moved), a conditioned study's exact checks, and adaptive repeats."""
+from the stored history, near-duplicates moved) or the optimizer's own (``paretomoo._method``: a conditioned study's
+exact checks), and adaptive repeats."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from paretomoo.proposers import CONDITIONED, make_proposer
+from paretomoo._method import method_of
+from paretomoo.proposers import make_proposer
 from paretomoo.proposers._distinct import distinct, tolerance
 from paretomoo.spec import StudySpec
 from paretomoo.store import Store
@@ -48,8 +50,9 @@ def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | Non
     Slots left out are recorded as missing (the batch size is stored with every
     trial): if the budget grows, they are enqueued then, as this call would have."""
     extra: list[dict[str, int]] | None = None
-    if spec.search.optimizer == CONDITIONED:  # the points of the conditioned front to retrain exactly
-        x, extra = _checks(store, spec, batch_id)
+    planned = method_of(spec.search.optimizer).propose(store, spec, batch_id)  # an optimizer's own batch (conditioned: its checks)
+    if planned is not None:
+        x, extra = planned
     else:
         x = _proposals(store, spec, batch_id)
     if not len(x):
@@ -82,14 +85,3 @@ def _proposals(store: Store, spec: StudySpec, batch_id: int) -> np.ndarray:
         tol = tolerance(spec.search.distinct, len(free), spec.search.trials, store.space.zmax)
         x, _ = distinct(x, seen, lambda z: store.space.to_lambda(z)[:, free], tol, store.space.zmax, (spec.search.seed, batch_id))
     return x
-
-
-def _checks(store: Store, spec: StudySpec, batch_id: int) -> tuple[np.ndarray, list[dict[str, int]]]:
-    """The next conditioned points to retrain exactly (``paretomoo.conditioned.next_checks``): their logits, and
-    the ``check_of`` attribute of each."""
-    from paretomoo.conditioned import next_checks
-
-    trials = store.queue.trials()  # one read: the logits of the points picked
-    picked = next_checks(store.records(), spec.directions, spec.search.batch, before=batch_id, metrics=[t.metric for t in spec.tasks])
-    x = np.array([store.queue.x_of(trials[r.number]) for r in picked]).reshape(-1, store.space.dim)
-    return x, [{"check_of": r.number} for r in picked]
