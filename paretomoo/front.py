@@ -50,10 +50,12 @@ def dominates(F: np.ndarray, f: np.ndarray) -> np.ndarray:
     return np.all(F <= f, axis=1) & np.any(F < f, axis=1)
 
 
-def normalise(F: np.ndarray) -> np.ndarray:
-    """``F[n, m]`` (minimisation form) scaled to [0, 1] per objective over its own rows: the ideal point (each
-    objective's best) → 0, the nadir (its worst) → 1; an objective without spread → 0."""
-    ideal, nadir = F.min(axis=0), F.max(axis=0)
+def normalise(F: np.ndarray, by: np.ndarray | None = None) -> np.ndarray:
+    """``F[n, m]`` (minimisation form) scaled per objective over the rows of ``by`` (default: its own rows): their
+    ideal point (each objective's best) → 0, their nadir (its worst) → 1; an objective without spread there →
+    shifted only."""
+    by = F if by is None else by
+    ideal, nadir = by.min(axis=0), by.max(axis=0)
     return np.asarray((F - ideal) / np.where(nadir > ideal, nadir - ideal, 1.0))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from paretomoo.conditioned import _screen, evaluation_points, screen
-from paretomoo.front import hypervolume, pareto_mask, to_min
+from paretomoo.front import hypervolume, normalise, pareto_mask, to_min
 from paretomoo.space import LambdaSpace
 from paretomoo.spec import load_spec
 
@@ -53,8 +53,8 @@ def test_refinement_goes_to_the_largest_contributions(space) -> None:
     coarse = asked[0]
     mean = found.values[: len(coarse)].mean(axis=1)
     F = to_min(mean, DIRECTIONS)
-    ideal, span = F.min(axis=0), np.ptp(F, axis=0)
-    top = _screen._largest_contributions((F - ideal) / span, _screen.TOP)
+    Fn = normalise(F, by=F[pareto_mask(F)])
+    top = _screen._largest_contributions(Fn, _screen.TOP)
     assert len(top) == _screen.TOP
     # each child of the first round starts from one of the top contributors, moved by about STEP of the box's half-width
     children = asked[1]
@@ -63,7 +63,6 @@ def test_refinement_goes_to_the_largest_contributions(space) -> None:
     assert np.median(nearest) < np.median(np.min(np.linalg.norm(children[:, None, :] - coarse[others][None], axis=2), axis=1))
     assert np.median(nearest) < 3 * _screen.STEP * space.zmax * np.sqrt(space.dim)
     # the contributions are exclusive: dropping the top contributor loses more volume than dropping the last one
-    Fn = (F - ideal) / span
     ref = np.full(4, _screen.REFERENCE)
     front = np.flatnonzero(pareto_mask(Fn))
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import moocore
 import numpy as np
 
-from paretomoo.front import hypervolume, pareto_mask, to_min
+from paretomoo.front import hypervolume, normalise, pareto_mask, to_min
 from paretomoo.space import LambdaSpace
 
 # demo at 60,000 rows (benchmarks/conditioned.py): 48 Sobol points, rounds of 16 from the 8 largest contributors, a
@@ -84,11 +84,12 @@ def screen(measure: Callable[[np.ndarray], np.ndarray], space: LambdaSpace, dire
         out.stopped = "every λ of the coarse design failed"
         return out
     front = F[ok][pareto_mask(F[ok])]
-    ideal, span = front.min(axis=0), np.ptp(front, axis=0)
-    span = np.where(span > 0, span, 1.0)
+
+    def scaled(values: np.ndarray) -> np.ndarray:  # normalised by the coarse design's front, fixed for every round
+        return normalise(to_min(values, directions), by=front)
 
     def hv(values: np.ndarray) -> float:
-        return hypervolume((to_min(values, directions) - ideal) / span, np.full(len(directions), REFERENCE))
+        return hypervolume(scaled(values), np.full(len(directions), REFERENCE))
 
     rng = np.random.default_rng([int(seed), 1])
     step = STEP * space.zmax
@@ -98,7 +99,7 @@ def screen(measure: Callable[[np.ndarray], np.ndarray], space: LambdaSpace, dire
             return out
         mean = _mean(out.values)
         before = hv(mean)
-        parents = _largest_contributions(((to_min(mean, directions) - ideal) / span), TOP)
+        parents = _largest_contributions(scaled(mean), TOP)
         n = min(ROUND, cap - len(out.x))
         children = np.repeat(out.x[parents], -(-n // len(parents)), axis=0)[:n]
         children = np.clip(children + rng.normal(0.0, step, children.shape), -space.zmax, space.zmax)
