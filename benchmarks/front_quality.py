@@ -9,7 +9,10 @@ search seeds, ``--budget`` trainings each, in batches of the spec's
 history before every batch, near-duplicates replaced, ``search.distinct``), each
 batch trained as one population pass of ``Trainer.fit`` under the training seed.
 The anytime curve of a run is read at ``--budgets`` (its first B trainings). An
-arm ``"optimizer:tchebycheff"`` trains with that ``search.scalarization``.
+arm ``"optimizer:tchebycheff"`` trains with that ``search.scalarization``; an arm of
+``VARIANTS`` is a configuration kept to compare against (``nsga2-pymoo-defaults``:
+pymoo's NSGA-II as pymoo configures it, our ``nsga2`` until 2026-12).
+``replaced per seed`` counts the proposals ``distinct`` had to move.
 
 * **Reference front:** the non-dominated set of everything the benchmark trained,
   plus a dense sweep (the first ``--sweep`` points of the coarse-to-fine Das-Dennis
@@ -21,7 +24,8 @@ arm ``"optimizer:tchebycheff"`` trains with that ``search.scalarization``.
 * **Noise floor:** the reference front's λ retrained under the next training seed,
   scored as a run: what a perfect search would score once seed noise is counted.
 
-Writes ``benchmarks/results/front_quality.json`` (merging specs already there)
+Writes ``benchmarks/results/front_quality.json`` (merging specs, and optimizers of a spec, already there: a
+row names the run that measured it, and HV ratios compare within one run only)
 and ``benchmarks/results/front_quality_<spec>.png`` (HV ratio against trainings,
 median and quartiles per optimizer), and prints the table.
 """
@@ -71,6 +75,28 @@ def _trainer(spec: Any) -> Any:
     return Trainer(spec, _DATA, "cpu")
 
 
+def _pymoo_defaults() -> Any:
+    """pymoo's NSGA-II as pymoo configures it, the ``nsga2`` of 2026-11-30: population = batch, uniform first
+    generation over the box, SBX eta 15, PM eta 20, exact duplicates only."""
+    from paretomoo.proposers._pymoo import NSGA2Proposer, Operators
+
+    class PymooDefaults(NSGA2Proposer):
+        operators = Operators(sbx_eta=15.0, sbx_prob=0.9, pm_eta=20.0, survivors=1, first="box", apart=0.0)
+
+    return PymooDefaults
+
+
+# Arms that are no registered optimizer: a configuration kept to compare against (a factory of its Proposer class).
+VARIANTS = {"nsga2-pymoo-defaults": _pymoo_defaults}
+
+
+def make_arm_proposer(optimizer: str, **kwargs: Any) -> Any:
+    """``make_proposer`` for a registered optimizer, or the proposer of a ``VARIANTS`` arm."""
+    from paretomoo.proposers import make_proposer
+
+    return VARIANTS[optimizer]()(**kwargs) if optimizer in VARIANTS else make_proposer(optimizer, **kwargs)
+
+
 def arm_spec(spec: Any, arm: str) -> tuple[str, Any]:
     """``"optimizer"`` or ``"optimizer:scalarization"`` → (optimizer, spec with that scalarization)."""
     optimizer, _, scalarization = arm.partition(":")
@@ -84,7 +110,7 @@ def _values(spec: Any, results: list[Any]) -> np.ndarray:
 def search(job: tuple[str, int, Any, int]) -> dict[str, Any]:
     """One run: ``optimizer`` under search seed ``seed`` for ``budget`` trainings, as a study proposes."""
     from paretomoo.front import to_min
-    from paretomoo.proposers import Batch, make_proposer
+    from paretomoo.proposers import Batch
     from paretomoo.proposers._distinct import distinct, tolerance
     from paretomoo.space import LambdaSpace
 
@@ -101,7 +127,7 @@ def search(job: tuple[str, int, Any, int]) -> dict[str, Any]:
     for b in range(-(-budget // batch)):
         t = time.perf_counter()
         n_hist = sum(len(h.x) for h in history)
-        p = make_proposer(optimizer, dim=space.dim, n_obj=len(spec.tasks), zmax=space.zmax, batch=batch, seed=seed, n_history=n_hist)
+        p = make_arm_proposer(optimizer, dim=space.dim, n_obj=len(spec.tasks), zmax=space.zmax, batch=batch, seed=seed, n_history=n_hist)
         p.replay(history)
         x = p.ask(min(batch, budget - n_hist))
         seen = np.vstack([h.x for h in history]) if history else np.zeros((0, space.dim))
@@ -216,6 +242,7 @@ def main() -> None:
         f"reference front: {int(front.sum())} of {len(F_all)} points; noise floor (front λ retrained, seed +1): HV ratio {noise_ratio:.3f}"
     )
 
+    run_id = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     table: dict[str, Any] = {}
     for o in optimizers:
         mine = sorted((r for r in runs if r["optimizer"] == o), key=lambda r: r["seed"])
@@ -233,43 +260,62 @@ def main() -> None:
             "ask_seconds_median": float(np.median([r["ask_s"] for r in mine])),
             "train_seconds_median": float(np.median([r["train_s"] for r in mine])),
             "replaced_median": float(np.median([r["replaced"] for r in mine])),
+            "replaced_per_seed": [int(r["replaced"]) for r in mine],
+            "run": run_id,
         }
 
     print(f"\nHV ratio, median [q25–q75] over {args.seeds} search seeds (spec {name}, {getattr(spec.data.options, 'rows', '')} rows)")
-    print(f"{'optimizer':13s} " + " ".join(f"{b:>17d}" for b in budgets) + "   ask s  train s")
+    print(f"{'optimizer':20s} " + " ".join(f"{b:>17d}" for b in budgets) + "   ask s  train s  replaced per seed")
     for o, v in table.items():
         cells = " ".join(
             f"{m:.2f} [{a:.2f}–{c:.2f}]" for m, a, c in zip(v["hv_ratio_median"], v["hv_ratio_q25"], v["hv_ratio_q75"], strict=True)
         )
-        print(f"{o:13s} {cells}   {v['ask_seconds_median']:5.0f}  {v['train_seconds_median']:6.0f}")
+        print(f"{o:20s} {cells}   {v['ask_seconds_median']:5.0f}  {v['train_seconds_median']:6.0f}  {v['replaced_per_seed']}")
 
     _plot(table, name, noise_ratio, ROOT / "benchmarks" / "results" / f"front_quality_{name}.png")
     raw = {"runs": runs, "sweep": {"lam": sweep_lam.tolist(), "values": sweep_v.tolist()}, "noise": noise_v.tolist()}
     (ROOT / "benchmarks" / "results" / f"front_quality_{name}_runs.json").write_text(json.dumps(raw) + "\n")
     out = Path(args.out)
     result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
-    result.setdefault("specs", {})[name] = {
-        "setup": {
-            "spec": os.path.relpath(args.spec, ROOT),
-            "rows": getattr(spec.data.options, "rows", None),
-            "epochs": spec.training.epochs,
-            "batch": spec.search.batch,
-            "budget": args.budget,
-            "distinct": spec.search.distinct,
-            "sweep": args.sweep,
-            "reference_points": int(front.sum()),
-            "trained": int(len(F_all)),
-            "seconds": time.perf_counter() - start,
-        },
-        "noise_floor_hv_ratio": noise_ratio,
-        "optimizers": table,
+    setup = {
+        "spec": os.path.relpath(args.spec, ROOT),
+        "rows": getattr(spec.data.options, "rows", None),
+        "epochs": spec.training.epochs,
+        "batch": spec.search.batch,
+        "budget": args.budget,
+        "distinct": spec.search.distinct,
+        "sweep": args.sweep,
+        "reference_points": int(front.sum()),
+        "trained": int(len(F_all)),
+        "seconds": time.perf_counter() - start,
     }
+    specs = result.setdefault("specs", {})
+    specs[name] = merge(specs.get(name, {}), run_id, setup, noise_ratio, table)
     from paretomoo.proposers import AUTO
 
     result["default_optimizer"] = AUTO
     result.update(run_facts())
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {out} ({time.perf_counter() - start:.0f} s)")
+
+
+def merge(previous: dict[str, Any], run_id: str, setup: dict[str, Any], noise: float, table: dict[str, Any]) -> dict[str, Any]:
+    """One spec's results with this run's optimizers replaced and the others' kept, each row naming its ``run``.
+
+    HV ratios are relative to the reference front of the run that measured them: compare rows of one run only.
+    ``runs`` holds each run's setup and noise floor; ``setup`` and ``noise_floor_hv_ratio`` are the latest run's.
+    """
+    runs = dict(previous.get("runs", {}))
+    rows = dict(previous.get("optimizers", {}))
+    runs[run_id] = {"setup": setup, "noise_floor_hv_ratio": noise, "optimizers": list(table)}
+    rows.update(table)
+    used = {v.get("run") for v in rows.values()}
+    return {
+        "setup": setup,
+        "noise_floor_hv_ratio": noise,
+        "runs": {k: v for k, v in runs.items() if k in used},
+        "optimizers": rows,
+    }
 
 
 def _plot(table: dict[str, Any], name: str, noise: float, path: Path) -> None:
