@@ -81,13 +81,35 @@ def _pymoo_defaults() -> Any:
     from paretomoo.proposers._pymoo import NSGA2Proposer, Operators
 
     class PymooDefaults(NSGA2Proposer):
-        operators = Operators(sbx_eta=15.0, sbx_prob=0.9, pm_eta=20.0, survivors=1, first="box", apart=0.0)
+        operators = Operators(sbx_eta=15.0, sbx_prob=0.9, pm_eta=20.0, survivors=1, first="uniform", apart=0.0)
 
     return PymooDefaults
 
 
+def _optuna_logits() -> Any:
+    """Optuna's NSGA-II over the logits themselves, the ``optuna-nsga2`` of 2026-11-30."""
+    from paretomoo.proposers._optuna import OptunaNSGA2Proposer
+
+    class OptunaLogits(OptunaNSGA2Proposer):
+        directions = False
+
+    return OptunaLogits
+
+
+def _nsga2_uniform_first() -> Any:
+    """pymoo's NSGA-II as configured, its first generation pymoo's uniform draws of the directions ``u ∈ [0, 1]^d``."""
+    from dataclasses import replace
+
+    from paretomoo.proposers._pymoo import NSGA2Proposer
+
+    class UniformFirst(NSGA2Proposer):
+        operators = replace(NSGA2Proposer.operators, first="uniform")
+
+    return UniformFirst
+
+
 # Arms that are no registered optimizer: a configuration kept to compare against (a factory of its Proposer class).
-VARIANTS = {"nsga2-pymoo-defaults": _pymoo_defaults}
+VARIANTS = {"nsga2-pymoo-defaults": _pymoo_defaults, "optuna-nsga2-logits": _optuna_logits, "nsga2-uniform-first": _nsga2_uniform_first}
 
 
 def make_arm_proposer(optimizer: str, **kwargs: Any) -> Any:

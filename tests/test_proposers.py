@@ -189,12 +189,13 @@ def test_nsga2_first_generation_is_randoms_first_draws() -> None:
         assert not np.allclose(nsga2[2].x, random[2].x)
 
 
-def test_nsga2_searches_randoms_directions() -> None:
-    """NSGA-II's variables are directions on the simplex, mapped to logits as random maps them, so every offspring
-    lies on random's plane of logits (Σx = zmax·(2 − d)) rather than anywhere in the box, where a uniform point
-    puts a median ratio of 70 between its largest and smallest λ (22 on the plane)."""
+@pytest.mark.parametrize("name", ["nsga2", "optuna-nsga2"])
+def test_nsga2_searches_randoms_directions(name: str) -> None:
+    """Both NSGA-IIs' variables are directions on the simplex, mapped to logits as random maps them, so every
+    offspring lies on random's plane of logits (Σx = zmax·(2 − d)) rather than anywhere in the box, where a uniform
+    point puts a median ratio of 70 between its largest and smallest λ (22 on the plane)."""
     space = LambdaSpace(TASKS, LambdaSpec())
-    x = np.vstack([b.x for b in run("nsga2", seed=0, batches=5)[2:]])
+    x = np.vstack([b.x for b in seed0(name, batches=5)[2:]])
     np.testing.assert_allclose(x.sum(axis=1), space.zmax * (2 - 4))
     assert np.all(np.abs(x) <= space.zmax + 1e-12)
 

@@ -25,3 +25,19 @@ def random_design(n: int, dim: int, zmax: float, seed: int) -> np.ndarray:
     """The first ``n`` points ``[n, dim]`` that ``random`` proposes under ``seed`` (``_random.RandomProposer``)."""
     rows = [np.random.default_rng([seed, k]).dirichlet(np.ones(dim)) for k in range(n)]
     return directions_to_logits(np.array(rows).reshape(n, dim), zmax)
+
+
+def to_directions(x: np.ndarray, zmax: float) -> np.ndarray:
+    """Logits ``x[n, d]`` → directions ``[n, d]`` on the simplex whose logits (``directions_to_logits``) give the same
+    λ (the softmax is shift-invariant): random's plane of the box; a λ beyond the plane's reach is clipped onto it."""
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    d = np.clip(centred(x) / (2.0 * zmax) + 1.0 / x.shape[1], 0.0, None)
+    return d / d.sum(axis=1, keepdims=True)
+
+
+def from_directions(u: np.ndarray, zmax: float) -> np.ndarray:
+    """Variables ``u[n, d] ∈ [0, 1]`` → logits of the direction ``u / Σu`` (the centre where ``Σu`` is 0)."""
+    u = np.atleast_2d(np.asarray(u, dtype=np.float64))
+    total = u.sum(axis=1, keepdims=True)
+    d = np.where(total > 1e-12, u / np.maximum(total, 1e-12), 1.0 / u.shape[1])
+    return directions_to_logits(d, zmax)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from paretomoo.proposers._base import Batch, Proposer
+from paretomoo.proposers._design import from_directions, to_directions
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -53,8 +56,12 @@ class OptunaProposer(Proposer):
                 self.study.tell(trial, state=TrialState.FAIL)
         self._pending = []
 
+    def _params(self, x: np.ndarray) -> dict[str, float]:
+        """The trial parameters of logits ``x[d]`` (the inverse of ``_point``)."""
+        return {f"x{i}": float(v) for i, v in enumerate(x)}
+
     def _add(self, x: np.ndarray, f: np.ndarray) -> None:
-        self.study.enqueue_trial({f"x{i}": float(v) for i, v in enumerate(x)})
+        self.study.enqueue_trial(self._params(x))
         trial = self.study.ask(self.dists)
         sampler = self.study.sampler
         if isinstance(sampler, optuna.samplers.BaseGASampler):
@@ -73,10 +80,31 @@ class OptunaProposer(Proposer):
 
 
 class OptunaNSGA2Proposer(OptunaProposer):
+    """Optuna's NSGA-II (population = batch, its default crossover and mutation) over directions ``u ∈ [0, 1]^d``,
+    proposed as the logits of ``u / Σu`` (``_design.from_directions``, random's map), as pymoo's ``nsga2``: over the
+    logits themselves its first generation and its mutations (a logit redrawn uniformly over the box) land at
+    extreme trade-offs, where the front has little volume (docs/optimizers.md, "NSGA-II on the λ simplex")."""
+
     name = "optuna-nsga2"
+    directions: ClassVar[bool] = True
+
+    def __init__(self, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0) -> None:
+        super().__init__(dim, n_obj, zmax, batch, seed, n_history)
+        if self.directions:
+            self.dists = {f"x{i}": FloatDistribution(0.0, 1.0) for i in range(dim)}
 
     def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.NSGAIISampler(population_size=self.batch, seed=seed)
+
+    def _point(self, trial: optuna.Trial) -> list[float]:
+        if not self.directions:
+            return super()._point(trial)
+        return [float(v) for v in from_directions(np.array(super()._point(trial)), self.zmax)[0]]
+
+    def _params(self, x: np.ndarray) -> dict[str, float]:
+        if not self.directions:
+            return super()._params(x)
+        return super()._params(to_directions(x, self.zmax)[0])
 
 
 class OptunaTPEProposer(OptunaProposer):

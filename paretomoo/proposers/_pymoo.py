@@ -16,7 +16,7 @@ from pymoo.operators.mutation.pm import PM
 from pymoo.operators.sampling.rnd import FloatRandomSampling
 
 from paretomoo.proposers._base import Proposer
-from paretomoo.proposers._design import centred, chebyshev, random_design
+from paretomoo.proposers._design import centred, chebyshev, from_directions, random_design, to_directions
 from paretomoo.space import directions_to_logits
 
 
@@ -28,7 +28,8 @@ class Operators:
     mutation's distribution index (the smaller, the farther a child moves); ``survivors``: the population kept
     between generations, in batches (each later generation is one batch of offspring; the first is this many
     batches); ``first``: the first generation, ``"random"`` (the points ``random`` proposes first under the same
-    seed, ``_design.random_design``) or ``"box"`` (pymoo's uniform draws over the box); ``apart``: offspring
+    seed, ``_design.random_design``) or ``"uniform"`` (pymoo's uniform draws over its variables: the box, or
+    with ``simplex`` the directions ``u ∈ [0, 1]^d``); ``apart``: offspring
     within this (max |Δ centred logit|) of a point told, of the population or of each other are mated again (0:
     only exact duplicates are); ``simplex``: NSGA-II's variables are directions ``u ∈ [0, 1]^d``, proposed as the logits of ``u / Σu``
     (``space.directions_to_logits``, random's map), instead of the logits themselves.
@@ -136,22 +137,12 @@ class NSGA2Proposer(Proposer):
         self._told = 0  # points told so far (replayed or new): seeds the fill of a short generation
 
     def _to_x(self, v: np.ndarray) -> np.ndarray:
-        """pymoo's variables ``[n, d]`` → logits: directions ``u / Σu`` mapped as random maps them, or the logits."""
-        v = np.atleast_2d(np.asarray(v, dtype=np.float64))
-        if not self.operators.simplex:
-            return v
-        total = v.sum(axis=1, keepdims=True)
-        d = np.where(total > 1e-12, v / np.maximum(total, 1e-12), 1.0 / self.dim)
-        return directions_to_logits(d, self.zmax)
+        """pymoo's variables ``[n, d]`` → logits: of the directions ``u / Σu``, or the logits themselves."""
+        return from_directions(v, self.zmax) if self.operators.simplex else np.atleast_2d(np.asarray(v, dtype=np.float64))
 
     def _to_vars(self, x: np.ndarray) -> np.ndarray:
-        """Logits ``[n, d]`` → pymoo's variables: the direction on random's plane with the same λ (the softmax is
-        shift-invariant), clipped to the simplex where that λ lies beyond the plane's reach, or the logits."""
-        x = self._clip(x)
-        if not self.operators.simplex:
-            return x
-        d = np.clip(centred(x) / (2.0 * self.zmax) + 1.0 / self.dim, 0.0, None)
-        return d / d.sum(axis=1, keepdims=True)
+        """Logits ``[n, d]`` → pymoo's variables: the direction with the same λ, or the logits themselves."""
+        return to_directions(self._clip(x), self.zmax) if self.operators.simplex else self._clip(x)
 
     def ask(self, n: int) -> np.ndarray:
         if self._pending is None:
