@@ -1,7 +1,8 @@
 """Training λ-conditioned models, and measuring them at many λ.
 
 Training draws λ ~ Dirichlet(α) over the free tasks, ``SAMPLES`` of them per
-model and step, at ``LR_SCALE`` times the study's learning rate, maps each into the study's λ space (its bounds, fixed weights
+model and step (every ``END_EVERY``-th step the first of them a task's end, the
+tasks in turn), at ``LR_SCALE`` times the study's learning rate, maps each into the study's λ space (its bounds, fixed weights
 and ``max_ratio``: the draw's centred log-ratios are the logits, clipped to the
 box) and minimises the mean over them of ``Σ_i λ_i f_i(θ(λ))``. Model r reads
 the batches of its own training seed in the order a fixed-λ trial of that seed
@@ -33,10 +34,14 @@ SAMPLES = 4
 # 60,000 rows (4 epochs, one model, HV of 261 λ ÷ a 32-trial random sweep's, one seed each) lr 0.003: 0.10, 0.01:
 # 2.4, 0.02: 2.5, 0.03: 2.5; at 0.02, 2 λ a step 1.1 (0.01), 4: 2.5, 8: 3.3 at 1.7× the training time of 4.
 LR_SCALE = 6.0
+# Every END_EVERY-th step, each model's first draw is a task's end (where an exact model, trained on that task alone,
+# is strongest); see docs/conditioned.md for the evidence.
+END_EVERY = 2
 # Measuring: CHUNK λ per set of mixed weights, run over a split's rows MEMBER_ROWS / (R·CHUNK) rows at a time (at least
 # 256). A forward pass of many mixed models costs mostly per call at small row chunks: 512 λ over the demo's 6,000
 # validation rows took 1.06 s in chunks of 16 λ × 1,024 rows, 1.67 s in 64 λ × 256 rows (the trainer's
-# own chunks), 3.8 s in 256 λ × 256 (one CPU thread). GPU: the trainer's budget.
+# own chunks), 3.8 s in 256 λ × 256 (one CPU thread); 32 λ × 1,024 rows measured no faster in the benchmark. GPU: the
+# trainer's budget.
 CHUNK = 16
 MEMBER_ROWS = {"cpu": 16384}
 
@@ -64,9 +69,15 @@ def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], al
     mix.anchors.train()
     bad = torch.zeros((), dtype=torch.bool, device=trainer.device)
     # model r's M mixes read model r's rows, in the order a fixed-λ trial of its seed reads them
+    ends = space.to_lambda(np.where(np.eye(space.dim, dtype=bool), space.zmax, -space.zmax))  # [d, T]: each free task's end
+    step = 0
     for epoch, batches in _batches.epochs(trainer.train, [s for s in seeds for _ in range(m)], cfg.batch_size, 0, cfg.epochs):
         for batch, y, stacked in batches:
-            lam = torch.as_tensor(sample_lambda(space, rng, r * m, alpha), dtype=torch.float32, device=trainer.device)
+            draws = sample_lambda(space, rng, r * m, alpha).reshape(r, m, t)
+            if m > 1 and step % END_EVERY == 0:  # then each model's first draw is a task's end, the tasks in turn
+                draws[:, 0] = ends[(step // END_EVERY) % len(ends)]
+            step += 1
+            lam = torch.as_tensor(draws.reshape(r * m, t), dtype=torch.float32, device=trainer.device)
             per = (lam * trainer.losses(mix(lam.view(r, m, t), batch, stacked), y)).sum(dim=1)  # [R·M]
             bad |= ~torch.isfinite(per).all()
             opt.zero_grad(set_to_none=True)
