@@ -37,7 +37,7 @@ class ProposerEntry:
 PROPOSERS: dict[str, ProposerEntry] = {
     e.name: e
     for e in (
-        ProposerEntry("nsga2", "paretomoo.proposers._pymoo:NSGA2Proposer", "pymoo's NSGA-II over λ directions, a batch of children per generation", min_batch=2),
+        ProposerEntry("nsga2", "paretomoo.proposers._pymoo:NSGA2Proposer", "pymoo's NSGA-II over λ directions", min_batch=2),
         ProposerEntry("optuna-nsga2", "paretomoo.proposers._optuna:OptunaNSGA2Proposer", "Optuna's NSGA-II sampler", min_batch=2),
         ProposerEntry("optuna-tpe", "paretomoo.proposers._optuna:OptunaTPEProposer", "Optuna's multi-objective TPE (constant liar)"),
         ProposerEntry("optuna-gp", "paretomoo.proposers._optuna:OptunaGPProposer", "Optuna's Gaussian process, batch expected hypervolume"),
