@@ -83,7 +83,8 @@ print(f"halving checkpoint on CUDA: weights max|d| vs one training {d:.2g} (0 on
 assert d <= 1e-4, "going on from a checkpoint does not reproduce one training on this GPU"
 EOF
 
-# 5. a conditioned model trains and is measured at 1,029 λ on CUDA (metrics sorted there), against one training.
+# 5. a conditioned model trains, is measured at 1,029 λ and screened as a study screens on CUDA (metrics sorted there),
+#    against one training.
 timeout 120 "$PY" - <<'EOF'
 import time
 from paretomoo.conditioned import evaluation_points, measure_mixture, train_mixture
@@ -101,8 +102,12 @@ t0 = time.perf_counter(); trainer.fit(lam[:1]); one = time.perf_counter() - t0
 t0 = time.perf_counter(); mix = train_mixture(trainer, space, [0], spec.search.alpha, 0); train = time.perf_counter() - t0
 t0 = time.perf_counter(); res = measure_mixture(trainer, mix, lam); measure = time.perf_counter() - t0
 assert all(r[0]["failed"] is None for r in res)
+from paretomoo.conditioned._study import _screen_and_measure
+t0 = time.perf_counter(); found, got = _screen_and_measure(trainer, mix, space, 1024, 0); screen = time.perf_counter() - t0
+assert len(got) == len(found.x) and all("test" in got[i][0] for i in found.front(spec.directions))
 print(f"conditioned on CUDA: one fixed-λ training {one:.2f} s, conditioned training {train:.2f} s, "
-      f"measuring {len(lam)} λ {measure:.2f} s ({measure / one:.2f}x one training)")
+      f"measuring {len(lam)} λ {measure:.2f} s ({measure / one:.2f}x one training), "
+      f"screening {len(found.x)} λ and the front on test {screen:.2f} s ({screen / one:.2f}x; {found.stopped})")
 EOF
 
 # 6. a plain nn.Module as a population on CUDA: vmap against one member at a time (benchmarks/own_model.py on a CPU).
