@@ -242,3 +242,23 @@ def test_optimizer_conditioned_on_the_command_line_checks_five_points(write_spec
     assert call(capsys, "run", str(path), "--optimizer", "conditioned", "--quiet")[0] == 0
     store = Store.open(str(path))
     assert store.n_finished() == 5 and sum(r.check_of is not None for r in store.records()) == 5
+
+
+def test_a_users_module_is_conditioned_screened_and_exported(write_spec, tmp_path, one_torch_thread) -> None:
+    from ._module_models import FACTORY
+
+    spec = conditioned_spec(write_spec, extra="repeats = 2\npoints = 90").replace(model={"type": "module", "factory": FACTORY})
+    store = run_study(spec)
+    points = [r for r in store.records() if r.conditioned is not None]
+    info = store.study.user_attrs["conditioned"]
+    assert len(points) == info["points"] > 1 + 4 and all(r.state == "complete" and r.repeats == 2 for r in points)
+    assert info["measured_test"] == sum(r.measured_test for r in points) > 0 and info["stopped"]
+    assert len([r for r in store.records() if r.check_of is not None]) == 3
+    # the user's module mixed at a stored point's λ scores as stored for the study's own seed (the model exported)
+    a = next(r for r in points if r.measured_test)
+    model = paretomoo.load_model(export_trial(store, a.number, tmp_path / "exp"))
+    trainer = Trainer(spec, load_data(spec.data), "cpu")
+    got = trainer.measure(model, trainer.val)[0]  # type: ignore[arg-type]
+    assert a.seeds[0] == spec.training.seed
+    assert [got[t.name][t.metric] for t in spec.tasks] == pytest.approx(a.seed_values[0], abs=1e-5)
+    assert [got[t.name][t.metric] for t in spec.tasks] != pytest.approx(a.seed_values[1], abs=1e-5)
