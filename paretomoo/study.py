@@ -92,6 +92,13 @@ def choose_layout(spec: StudySpec, device: torch.device, member_bytes: Callable[
     per_member = member_bytes() if auto_on_gpu and member_bytes is not None else None
     population = spec.training.population or default_population(device, per_member)
     workers = spec.training.workers or min(default_workers(device), -(-spec.search.batch // population))
+    if device.type == "cpu" and not spec.training.population:
+        # the members of one batch (its λ under each first seed) shared evenly, so no pass trains a remainder alone:
+        # a conditioned study's 5 checks under 2 seeds are 2 passes of 5, not 4 + 4 + 2 (on a CPU a pass of up to
+        # 2 × CPU_POPULATION costs about as much per member, see CPU_POPULATION)
+        members = min(spec.search.batch, spec.search.trials) * len(spec.search.first_seeds(spec.training.seed))
+        even = -(-members // workers)
+        population = even if even <= 2 * CPU_POPULATION else population
     return Layout(workers=workers, population=population, threads=max(1, physical_cores() // workers))
 
 

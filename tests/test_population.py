@@ -155,6 +155,19 @@ def test_layout_auto_and_overrides(tmp_path, data, monkeypatch) -> None:
     )
 
 
+def test_an_auto_population_shares_a_batch_evenly_between_workers(tmp_path, data, monkeypatch) -> None:
+    monkeypatch.setattr(study, "physical_cores", lambda: 2)
+    cpu = torch.device("cpu")
+    spec = tiny(tmp_path, batch=8).replace(training={"population": 0, "workers": 0})
+    assert choose_layout(spec, cpu) == Layout(workers=2, population=4, threads=1)  # 8 λ: two passes of 4
+    checks = spec.replace(search={"trials": 5, "repeats": 2})  # 5 λ under 2 seeds: two passes of 5, not 4 + 4 + 2
+    assert choose_layout(checks, cpu) == Layout(workers=2, population=5, threads=1)
+    assert choose_layout(spec.replace(search={"trials": 3}), cpu) == Layout(workers=2, population=2, threads=1)
+    many = spec.replace(search={"batch": 32})  # more than two passes' worth: the CPU's own population
+    assert choose_layout(many, cpu) == Layout(workers=2, population=study.CPU_POPULATION, threads=1)
+    assert choose_layout(checks.replace(training={"population": 4}), cpu).population == 4  # the spec's own is kept
+
+
 def test_workers_key(tmp_path) -> None:
     assert tiny(tmp_path).training.workers == 0
     text = tiny_text(tmp_path).replace("population = 4", 'population = 4\nworkers = "auto"')
