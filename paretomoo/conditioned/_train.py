@@ -27,12 +27,13 @@ from paretomoo.tasks import metrics_many
 from paretomoo.trainer import EVAL_MEMBER_ROWS, Trainer, adamw
 
 # λ drawn per model and step. Each draw is one mix of the anchors through the batch (the population axis), so a
-# step costs about a population pass of that many λ; see LR_SCALE for the evidence.
+# step costs about a population pass of that many λ. benchmarks/conditioned.py (demo at 60,000 rows, 5 seeds, one
+# model at the full design, HV ÷ a 32-trial sweep's, median): 2 λ 0.82, 4 λ 1.59, 8 λ 1.62 at 1.7× the training of 4.
 SAMPLES = 4
 # The conditioned models' learning rate ÷ training.lr. An anchor's gradient is a different mix of the tasks' at every
 # draw, so at the fixed-λ rate the anchors were still far from their ends after the sweep's epochs: on the demo at
 # 60,000 rows (4 epochs, one model, HV of 261 λ ÷ a 32-trial random sweep's, one seed each) lr 0.003: 0.10, 0.01:
-# 2.4, 0.02: 2.5, 0.03: 2.5; at 0.02, 2 λ a step 1.1 (0.01), 4: 2.5, 8: 3.3 at 1.7× the training time of 4.
+# 2.4, 0.02: 2.5, 0.03: 2.5.
 LR_SCALE = 6.0
 # Every END_EVERY-th step, each model's first draw is a task's end (where an exact model, trained on that task alone,
 # is strongest); see docs/conditioned.md for the evidence.
