@@ -20,6 +20,7 @@ import numpy as np
 from paretomoo._lazy import import_target
 
 if TYPE_CHECKING:
+    from paretomoo._parallel import InProcess, ProcessPool
     from paretomoo.spec import StudySpec
     from paretomoo.store import Record, Store
     from paretomoo.trainer import Trainer
@@ -31,8 +32,13 @@ METHODS = {"conditioned": "paretomoo.conditioned._method:ConditionedMethod"}
 class Method:
     """The hooks, in the order a study meets them; the defaults do nothing."""
 
-    def prepare(self, store: Store, trainer: Trainer) -> None:
-        """Work before the loop, once per study, in every process that runs it (it must find its own work done)."""
+    def prepare(self, store: Store, trainer: Trainer, executor: InProcess | ProcessPool) -> None:
+        """Work before the loop, once per study, in every process that runs it (it must find its own work done);
+        ``executor``: the processes the loop trains in, idle until then."""
+
+    def needs_prepare(self, store: Store) -> bool:
+        """Whether ``prepare`` has work left (then a study with its trials done still starts its processes)."""
+        return False
 
     def propose(self, store: Store, spec: StudySpec, batch_id: int) -> tuple[np.ndarray, list[dict[str, int]]] | None:
         """Batch ``batch_id`` as logits ``[n, d]`` and each trial's extra attributes, or None: the proposer's batch."""

@@ -30,7 +30,6 @@ import pickle
 import signal
 import threading
 import traceback
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
@@ -43,7 +42,7 @@ import torch
 from paretomoo.spec import StudySpec
 from paretomoo.trainer import Checkpoint, MemberResult, SharedData, Trainer, is_out_of_memory
 
-__all__ = ["InProcess", "ProcessPool", "WorkerError", "fit_in_rounds", "is_out_of_memory", "physical_cores"]
+__all__ = ["InProcess", "ProcessPool", "WorkerError", "is_out_of_memory", "physical_cores"]
 
 
 class WorkerError(RuntimeError):
@@ -109,6 +108,10 @@ class InProcess:
             for i, pop in enumerate(_populations(lam, k))
             for r in self.trainer.fit(pop, seeds[i * k : i * k + len(pop)], _part(start, i * k, len(pop)), epochs)
         ]
+
+    def call(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """``fn(trainer, *a)`` for each ``a`` of ``args``, one after the other (``ProcessPool.call`` runs them at once)."""
+        return [fn(self.trainer, *a) for a in args]
 
     def close(self) -> None:
         pass
@@ -207,20 +210,38 @@ class ProcessPool:
         for i, pop in enumerate(pops):
             try:
                 self._conns[i].send_bytes(
-                    pickle.dumps((pop, seeds[i * size : i * size + len(pop)], _part(start, i * size, len(pop)), epochs))
+                    pickle.dumps(("fit", (pop, seeds[i * size : i * size + len(pop)], _part(start, i * size, len(pop)), epochs)))
                 )
             except OSError:
                 raise WorkerError(f"trainer process {self._procs[i].name} is gone (exit code {self._procs[i].exitcode})") from None
+        return [r for reply in self._replies(len(pops)) for r in reply]
+
+    def call(self, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """``fn(trainer, *args[i])`` in worker i with that worker's trainer, all at once (at most ``workers``): the
+        replies in order. ``fn`` is a module-level function (sent by name); what it keeps in its module's globals
+        stays in that worker for the next call."""
+        if len(args) > self.workers:
+            raise ValueError(f"{len(args)} calls do not fit {self.workers} workers")
+        self.ready()
+        for i, a in enumerate(args):
+            try:
+                self._conns[i].send_bytes(pickle.dumps(("call", (fn, a))))
+            except OSError:
+                raise WorkerError(f"trainer process {self._procs[i].name} is gone (exit code {self._procs[i].exitcode})") from None
+        return self._replies(len(args))
+
+    def _replies(self, n: int) -> list[Any]:
+        """The replies of workers 0..n-1; every one is awaited before an error is raised."""
         replies: list[Any] = []
         errors: list[BaseException] = []
-        for i in range(len(pops)):
+        for i in range(n):
             try:
                 replies.append(self._receive(i))
             except WorkerError as exc:
                 errors.append(exc)
         if errors:
             raise next((e for e in errors if is_out_of_memory(e)), errors[0])
-        return [r for reply in replies for r in reply]
+        return replies
 
     def _receive(self, i: int) -> Any:
         conn, proc = self._conns[i], self._procs[i]
@@ -273,7 +294,7 @@ class ProcessPool:
 
 
 def _serve(conn: Connection, spec: StudySpec, device: str, threads: int) -> None:
-    """A worker process: build the trainer once, then fit each population it is sent.
+    """A worker process: build the trainer once, then fit each population it is sent (or run each call).
 
     Every request gets one reply: ``("ok", value)``, ``("oom", message)`` or
     ``("error", traceback)``. An empty request, or a closed pipe, ends the process.
@@ -303,8 +324,13 @@ def _serve(conn: Connection, spec: StudySpec, device: str, threads: int) -> None
             # tear-down, which takes seconds with torch loaded.
             os._exit(0)
         try:
-            lam, seeds, start, epochs = pickle.loads(request)
-            reply: tuple[str, Any] = ("ok", trainer.fit(lam, seeds, start, epochs))
+            kind, payload = pickle.loads(request)
+            if kind == "call":
+                fn, args = payload
+                reply: tuple[str, Any] = ("ok", fn(trainer, *args))
+            else:
+                lam, seeds, start, epochs = payload
+                reply = ("ok", trainer.fit(lam, seeds, start, epochs))
         except Exception as exc:
             reply = _failure(exc)
         _send(conn, reply)
@@ -344,49 +370,3 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass  # elsewhere a dead parent shows as EOF on the pipe, which ends the loop
-
-
-def fit_in_rounds(
-    executor: InProcess | ProcessPool,
-    lam: np.ndarray,
-    k: int,
-    seeds: Sequence[int] | None = None,
-    on_shrink: Callable[[int, int], None] | None = None,
-    on_round: Callable[[int, list[MemberResult]], None] | None = None,
-    start: Sequence[Checkpoint] | None = None,
-    epochs: int | None = None,
-) -> tuple[list[MemberResult], int]:
-    """Fit every row of ``lam`` (row i under ``seeds[i]``), ``workers × k`` rows per round; halve ``k`` when a
-    device runs out of memory.
-
-    Returns the results in row order and the ``k`` that worked, for the next
-    batch. ``on_round(first_row, results)`` is told each round's results as it
-    ends (so that they can be stored before the next round). ``start`` and ``epochs``
-    as in ``Trainer.fit``. Rows of a round
-    that ran out of memory are trained again in the smaller populations;
-    ``on_shrink(old, new)`` is told each time. Out of memory with ``k = 1`` is raised.
-    """
-    results: list[MemberResult] = []
-    while len(results) < len(lam):
-        first = len(results)
-        part = lam[first : first + executor.workers * k]
-        try:
-            done = executor.fit(
-                part, k, None if seeds is None else list(seeds[first : first + len(part)]), _part(start, first, len(part)), epochs
-            )
-            if on_round is not None:
-                on_round(first, done)
-            results.extend(done)
-            continue
-        except Exception as exc:
-            if k == 1 or not is_out_of_memory(exc):
-                raise
-        # Out of the except block: the traceback, and the tensors its frames hold, are gone.
-        old, k = k, k // 2
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        if on_shrink is not None:
-            on_shrink(old, k)
-        else:
-            warnings.warn(f"out of memory with {old} λ per training pass; going on with {k}", RuntimeWarning, stacklevel=2)
-    return results, k

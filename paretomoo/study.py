@@ -157,10 +157,13 @@ def execute(
     ``executor``: processes already started for ``layout`` (see ``run_study``);
     the caller closes them.
     """
-    method_of(store.spec.search.optimizer).prepare(store, trainer)  # work before the loop (a conditioned study's one training)
-    if store.n_finished() >= store.spec.search.trials:  # no processes to start for a finished study
+    method = method_of(store.spec.search.optimizer)
+    if store.n_finished() >= store.spec.search.trials and not method.needs_prepare(store):  # no processes to start
         return WorkerStats()
     with contextlib.nullcontext(executor) if executor is not None else _executor(store.spec, trainer, layout) as ex:
+        method.prepare(store, trainer, ex)  # work before the loop (a conditioned study's one training, in these processes)
+        if store.n_finished() >= store.spec.search.trials:
+            return WorkerStats()
         return work(store, ex, layout.population, str(trainer.device), options or WorkerOptions(), on_progress)
 
 

@@ -211,7 +211,7 @@ class Trainer(Evaluation):
         (``tests/test_halving.py``): successive halving never retrains.
 
         Running out of device memory raises (``torch.cuda.OutOfMemoryError``);
-        the caller retries with a smaller K (``_parallel.fit_in_rounds``). A
+        the caller retries with a smaller K (``_rounds.fit_in_rounds``). A
         lone λ whose pair does not fit trains alone, so that a model that fits
         the device once always trains (its last bits may then differ from a
         population's).

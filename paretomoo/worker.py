@@ -39,9 +39,10 @@ import numpy as np
 import optuna
 import sqlalchemy.exc
 
-from paretomoo._parallel import InProcess, ProcessPool, fit_in_rounds
+from paretomoo._parallel import InProcess, ProcessPool
 from paretomoo._planning import NEAR_FRONT, plan_repeats, propose
 from paretomoo._retry import StorageLost, _retry
+from paretomoo._rounds import fit_in_rounds
 from paretomoo.errors import UserError
 from paretomoo.halving import promote
 from paretomoo.spec import StudySpec

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import paretomoo
-from paretomoo.conditioned import Mixed, Mixture, _study, evaluation_points, gaps, next_checks, run_conditioned
+from paretomoo._parallel import InProcess, ProcessPool
+from paretomoo.conditioned import Mixed, Mixture, _parts, evaluation_points, gaps, next_checks, run_conditioned
 from paretomoo.data import load_data
 from paretomoo.errors import UserError
 from paretomoo.export import evaluate_export, export_trial
@@ -176,11 +177,47 @@ def test_a_run_killed_while_storing_points_goes_on_without_training_again(write_
     assert len(store.conditioned_indices()) == POINTS // 2
     monkeypatch.setattr(Store, "add_conditioned", original)
     trained = []
-    monkeypatch.setattr(_study, "train_mixture", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr(_parts, "train_mixture", lambda *a, **k: trained.append(1))
     done = run_conditioned(store, trainer)
     assert done is not None and not done.trained_now and not trained
     assert store.conditioned_indices() == set(range(POINTS))
     assert len(store.records()) == POINTS  # no point stored twice
+
+
+def test_models_split_between_worker_processes_are_the_models_trained_together(write_spec, one_torch_thread) -> None:
+    spec = conditioned_spec(write_spec)
+    trainer = Trainer(spec, load_data(spec.data), "cpu")
+    lam = LambdaSpace(spec.task_names, spec.lam).to_lambda(evaluation_points(LambdaSpace(spec.task_names, spec.lam), 6, 0))
+    here = _parts.Parts(InProcess(trainer), [0, 1])
+    want = here.train(0.3, 7)
+    with ProcessPool(spec, "cpu", 2) as pool:
+        there = _parts.Parts(pool, [0, 1])
+        assert there.groups == [[0], [1]]
+        got = there.train(0.3, 7)
+        assert set(got) == set(want)
+        for name in want:  # model r's draws are its own: trained alone in a worker, it is the model trained beside the other
+            assert got[name].shape == want[name].shape and torch.allclose(got[name], want[name], atol=1e-4), name
+        measured = there.measure(lam, ("val",), primary_only=True)
+        there.close()
+        assert pool.call(kept_count, [()] * 2) == [0, 0]  # close freed each worker's share
+    expected = here.measure(lam, ("val",), primary_only=True)
+    assert len(measured) == len(lam) and all(len(point) == 2 for point in measured)
+    for a, b in zip(measured, expected, strict=True):
+        for r in range(2):
+            assert [a[r]["val"][t.name][t.metric] for t in spec.tasks] == pytest.approx(
+                [b[r]["val"][t.name][t.metric] for t in spec.tasks], abs=2e-3
+            )
+    loaded = _parts.Parts(InProcess(trainer), [0, 1])
+    loaded.load(want)  # a stored artifact, loaded again: the same models
+    again = loaded.measure(lam, ("val",), primary_only=True)
+    assert [[r["val"] for r in p] for p in again] == [[r["val"] for r in p] for p in expected]
+    here.close()
+    loaded.close()
+
+
+def kept_count(trainer: Trainer) -> int:
+    """What a worker keeps of conditioned models (sent by name to a worker process)."""
+    return len(_parts._KEPT)
 
 
 def test_an_exported_conditioned_point_scores_any_lambda_as_stored(write_spec, tmp_path, one_torch_thread) -> None:

@@ -19,14 +19,18 @@ from paretomoo.conditioned._study import conditioned_lines, gaps, next_checks, r
 from paretomoo.errors import UserError
 
 if TYPE_CHECKING:
+    from paretomoo._parallel import InProcess, ProcessPool
     from paretomoo.spec import StudySpec
     from paretomoo.store import Record, Store
     from paretomoo.trainer import Trainer
 
 
 class ConditionedMethod(Method):
-    def prepare(self, store: Store, trainer: Trainer) -> None:
-        run_conditioned(store, trainer)
+    def prepare(self, store: Store, trainer: Trainer, executor: InProcess | ProcessPool) -> None:
+        run_conditioned(store, trainer, executor)
+
+    def needs_prepare(self, store: Store) -> bool:
+        return not (store.study.user_attrs.get("conditioned") or {}).get("stored")
 
     def propose(self, store: Store, spec: StudySpec, batch_id: int) -> tuple[np.ndarray, list[dict[str, int]]]:
         """The next conditioned points to retrain exactly: their logits, and the ``check_of`` attribute of each."""

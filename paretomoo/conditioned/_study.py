@@ -3,8 +3,9 @@
 ``[search] optimizer = "conditioned"`` runs, in the first worker that opens the
 study (under the study lock, so other workers wait and then find it done):
 
-1. train R = ``repeats`` conditioned models (``_train.train_mixture``) and keep
-   their anchors as one artifact of the study (``conditioned_weights``);
+1. train R = ``repeats`` conditioned models (``_train.train_mixture``; split
+   between the study's worker processes, ``_parts``) and keep their anchors as
+   one artifact of the study (``conditioned_weights``);
 2. screen λ on the validation split (``_screen.screen``: a coarse design over the
    logit box, the centre and each task's end first, then rounds of refinement
    where the front's hypervolume contributions are largest, at most ``points``);
@@ -35,13 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from paretomoo.conditioned._mixing import Mixture
+from paretomoo._parallel import InProcess
+from paretomoo.conditioned._parts import Executor, Parts
 from paretomoo.conditioned._screen import Screening, screen
-from paretomoo.conditioned._train import measure_mixture, train_mixture
 from paretomoo.decide import chance_levels, pick
 from paretomoo.front import normalise, pareto_mask, signs, to_min
 from paretomoo.proposers import CONDITIONED
 from paretomoo.space import LambdaSpace
+from paretomoo.spec import StudySpec
 from paretomoo.store import CheckpointError, Record, Store
 from paretomoo.trainer import Trainer
 
@@ -57,8 +59,9 @@ class Conditioned:
     trained_now: bool
 
 
-def run_conditioned(store: Store, trainer: Trainer) -> Conditioned | None:
-    """Train and measure the study's conditioned models unless done; None for other optimizers."""
+def run_conditioned(store: Store, trainer: Trainer, executor: Executor | None = None) -> Conditioned | None:
+    """Train and measure the study's conditioned models unless done; None for other optimizers. ``executor``: the
+    study's processes, which the models are split between (``_parts``); default this process."""
     spec = store.spec
     if spec.search.optimizer != CONDITIONED:
         return None
@@ -67,22 +70,27 @@ def run_conditioned(store: Store, trainer: Trainer) -> Conditioned | None:
         if done is not None and done.get("stored"):
             return _info(done, trained_now=False)
         seeds, alpha = spec.search.first_seeds(spec.training.seed), spec.search.alpha
+        where = executor if executor is not None else InProcess(trainer)
         t0 = time.perf_counter()
         try:  # a run killed while screening or storing: its models are stored (as trained then, whatever the spec says now)
             blob = store.weights.load_conditioned()
             seeds, alpha = [int(s) for s in blob["seeds"]], float(blob["alpha"])
-            mix = Mixture(trainer.shape, spec.model, seeds, trainer.device)
-            mix.load(blob["anchors"])
+            parts = Parts(where, seeds)
+            parts.load(blob["anchors"])
             train_s = float((done or {}).get("train_seconds", math.nan))
             trained_now = False
         except CheckpointError:
-            mix = train_mixture(trainer, store.space, seeds, alpha, spec.search.seed)
+            parts = Parts(where, seeds)
+            anchors = parts.train(alpha, spec.search.seed)
             train_s = time.perf_counter() - t0
-            store.weights.save_conditioned({"anchors": mix.state(), "seeds": list(seeds), "alpha": alpha})
+            store.weights.save_conditioned({"anchors": anchors, "seeds": list(seeds), "alpha": alpha})
             store.study.set_user_attr("conditioned", {"train_seconds": round(train_s, 3), "models": len(seeds), "alpha": alpha})
             trained_now = True
         t0 = time.perf_counter()
-        found, measured = _screen_and_measure(trainer, mix, store.space, spec.search.points, spec.search.seed)
+        try:
+            found, measured = _screen_and_measure(spec, parts, store.space, spec.search.points, spec.search.seed)
+        finally:
+            parts.close()
         measure_s = time.perf_counter() - t0
         per = measure_s / max(len(found.x), 1)
         have = store.conditioned_indices()
@@ -108,25 +116,24 @@ def run_conditioned(store: Store, trainer: Trainer) -> Conditioned | None:
 
 
 def _screen_and_measure(
-    trainer: Trainer, mix: Mixture, space: LambdaSpace, cap: int, seed: int
+    spec: StudySpec, parts: Parts, space: LambdaSpace, cap: int, seed: int
 ) -> tuple[Screening, list[list[dict[str, Any]]]]:
     """Screen λ on the validation split, then measure the screened front's λ on test, each task's own metric: the
     screening and ``[N][R]`` results in its order (``measure_mixture``'s; a λ off the front has no ``"test"``)."""
-    spec = trainer.spec
     screened: list[list[dict[str, Any]]] = []
 
     def measure(x: np.ndarray) -> np.ndarray:
-        got = measure_mixture(trainer, mix, space.to_lambda(x), splits=("val",), primary_only=True)
+        got = parts.measure(space.to_lambda(x), ("val",), primary_only=True)
         screened.extend(got)
         return np.array(
             [[[r["val"][t.name][t.metric] if r["failed"] is None else math.nan for t in spec.tasks] for r in point] for point in got],
             dtype=np.float64,
-        ).reshape(len(x), mix.models, len(spec.tasks))
+        ).reshape(len(x), parts.models, len(spec.tasks))
 
     found = screen(measure, space, spec.directions, cap, seed)
     front = found.front(spec.directions)
     if len(front):
-        tested = measure_mixture(trainer, mix, space.to_lambda(found.x[front]), splits=("test",), primary_only=True)
+        tested = parts.measure(space.to_lambda(found.x[front]), ("test",), primary_only=True)
         for i, results in zip(front, tested, strict=True):
             screened[i] = [{**r, "test": t["test"]} for r, t in zip(screened[i], results, strict=True)]
     return found, screened

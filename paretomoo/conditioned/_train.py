@@ -56,7 +56,8 @@ def sample_lambda(space: LambdaSpace, rng: np.random.Generator, n: int, alpha: f
 
 def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], alpha: float, seed: int, samples: int = SAMPLES) -> Mixture:
     """R = len(seeds) conditioned models trained together for ``training.epochs`` epochs, ``samples`` λ per model
-    and step (drawn from a generator seeded by ``seed`` and the training seeds); a one-line error if the loss diverges."""
+    and step (model r's from a generator seeded by ``seed`` and its training seed, so a model trained alone is the
+    one trained beside others); a one-line error if the loss diverges."""
     spec, cfg = trainer.spec, trainer.spec.training
     mix = Mixture(trainer.shape, spec.model, seeds, trainer.device)
     if mix.updates_buffers():
@@ -66,7 +67,7 @@ def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], al
         )
     opt = adamw(list(mix.anchors.parameters()), cfg.lr * LR_SCALE, cfg.weight_decay)
     r, m, t = len(seeds), samples, len(spec.tasks)
-    rng = np.random.default_rng([int(seed), *(int(s) for s in seeds)])
+    rngs = [np.random.default_rng([int(seed), int(s)]) for s in seeds]  # model r's draws its own: trained alone or beside others, the same
     mix.anchors.train()
     bad = torch.zeros((), dtype=torch.bool, device=trainer.device)
     # model r's M mixes read model r's rows, in the order a fixed-λ trial of its seed reads them
@@ -74,7 +75,7 @@ def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], al
     step = 0
     for epoch, batches in _batches.epochs(trainer.train, [s for s in seeds for _ in range(m)], cfg.batch_size, 0, cfg.epochs):
         for batch, y, stacked in batches:
-            draws = sample_lambda(space, rng, r * m, alpha).reshape(r, m, t)
+            draws = np.stack([sample_lambda(space, g, m, alpha) for g in rngs])  # [R, M, T]
             if m > 1 and step % END_EVERY == 0:  # then each model's first draw is a task's end, the tasks in turn
                 draws[:, 0] = ends[(step // END_EVERY) % len(ends)]
             step += 1
