@@ -1,10 +1,11 @@
 """Training λ-conditioned models, and measuring them at many λ.
 
-Training draws λ ~ Dirichlet(α) over the free tasks, ``SAMPLES`` of them per
-model and step (every ``END_EVERY``-th step the first of them a task's end, the
-tasks in turn), at ``LR_SCALE`` times the study's learning rate, maps each into the study's λ space (its bounds, fixed weights
-and ``max_ratio``: the draw's centred log-ratios are the logits, clipped to the
-box) and minimises the mean over them of ``Σ_i λ_i f_i(θ(λ))``. Model r reads
+Training draws ``SAMPLES`` λ per model and step: a task's end (the tasks in
+turn, counted ``END_WEIGHT`` times) and λ ~ Dirichlet(α) over the free tasks for
+the rest, maps each into the study's λ space (its bounds, fixed weights and
+``max_ratio``: the draw's centred log-ratios are the logits, clipped to the
+box) and minimises the weighted mean over them of ``Σ_i λ_i f_i(θ(λ))``, at
+``lr_scale(steps)`` times the study's learning rate. Model r reads
 the batches of its own training seed in the order a fixed-λ trial of that seed
 reads them, and starts from the same seeded weights, for the same epochs: so a
 conditioned model and a sweep of fixed-λ trials compare at equal epochs.
@@ -28,16 +29,29 @@ from paretomoo.trainer import EVAL_MEMBER_ROWS, Trainer, adamw
 
 # λ drawn per model and step. Each draw is one mix of the anchors through the batch (the population axis), so a
 # step costs about a population pass of that many λ. benchmarks/conditioned.py (demo at 60,000 rows, 5 seeds, one
-# model at the full design, HV ÷ a 32-trial sweep's, median): 2 λ 0.82, 4 λ 1.59, 8 λ 1.62 at 1.7× the training of 4.
+# model at the full design, HV ÷ a 32-trial sweep's, median): 2 λ 0.96, 4 λ 1.19, 8 λ 1.46 at 1.7× the training of 4,
+# which would put the conditioned phase at 0.45 of the sweep's wall time instead of 0.31.
 SAMPLES = 4
-# The conditioned models' learning rate ÷ training.lr. An anchor's gradient is a different mix of the tasks' at every
-# draw, so at the fixed-λ rate the anchors were still far from their ends after the sweep's epochs: on the demo at
-# 60,000 rows (4 epochs, one model, HV of 261 λ ÷ a 32-trial random sweep's, one seed each) lr 0.003: 0.10, 0.01:
-# 2.4, 0.02: 2.5, 0.03: 2.5.
+# Each step's first draw per model is a task's end (where an exact model, trained on that task alone, is strongest),
+# its loss counted END_WEIGHT times. Full-size demo (200,000 rows, 3 pairs of models, ends against 4 exact seeds): a
+# task's end every second step at weight 1: click +1.8 %, ad-click +3.4 %, fraud +8.8 % short of the exact end; every
+# step at weight 2: +0.9 %, +1.9 %, +6.2 %, and the front's hypervolume 1.08× (docs/conditioned.md).
+END_WEIGHT = 2.0
+# The conditioned models' learning rate ÷ training.lr, for a training of ``steps`` steps: LR_SCALE · √(LR_STEPS /
+# steps), between 1 and LR_SCALE. An anchor's gradient is a different mix of the tasks' at every draw, so at the
+# fixed-λ rate the anchors were still far from their ends after the sweep's epochs (demo at 60,000 rows, 188 steps:
+# HV 0.10 of a sweep's at 1×, 2.4-2.5 at 3-10×); and the best constant rate of noisy steps falls as 1/√steps (the
+# SGD bound), which the demo bears out: best at 6× with 188 steps, at 3× with 625 (200,000 rows), where 6× left fraud
+# 8.8 % short of its exact end and 3× 6.2 %, the front 1.08× (docs/conditioned.md).
 LR_SCALE = 6.0
-# Every END_EVERY-th step, each model's first draw is a task's end (where an exact model, trained on that task alone,
-# is strongest); see docs/conditioned.md for the evidence.
-END_EVERY = 2
+LR_STEPS = 188
+
+
+def lr_scale(steps: int) -> float:
+    """The conditioned models' learning rate ÷ ``training.lr`` for ``steps`` optimiser steps."""
+    return float(np.clip(LR_SCALE * np.sqrt(LR_STEPS / max(steps, 1)), 1.0, LR_SCALE))
+
+
 # Measuring: CHUNK λ per set of mixed weights, run over a split's rows MEMBER_ROWS / (R·CHUNK) rows at a time (at least
 # 256). A forward pass of many mixed models costs mostly per call at small row chunks: 512 λ over the demo's 6,000
 # validation rows took 1.06 s in chunks of 16 λ × 1,024 rows, 1.67 s in 64 λ × 256 rows (the trainer's
@@ -65,25 +79,30 @@ def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], al
             'optimizer = "conditioned" mixes weights, and this model keeps statistics that training updates (BatchNorm\'s '
             "running mean and variance), which a mix of weights does not carry; use another optimizer, or LayerNorm in place of BatchNorm"
         )
-    opt = adamw(list(mix.anchors.parameters()), cfg.lr * LR_SCALE, cfg.weight_decay)
     r, m, t = len(seeds), samples, len(spec.tasks)
+    steps = cfg.epochs * -(-len(trainer.train) // cfg.batch_size)
+    opt = adamw(list(mix.anchors.parameters()), cfg.lr * lr_scale(steps), cfg.weight_decay)
     rngs = [np.random.default_rng([int(seed), int(s)]) for s in seeds]  # model r's draws its own: trained alone or beside others, the same
     mix.anchors.train()
     bad = torch.zeros((), dtype=torch.bool, device=trainer.device)
     # model r's M mixes read model r's rows, in the order a fixed-λ trial of its seed reads them
     ends = space.to_lambda(np.where(np.eye(space.dim, dtype=bool), space.zmax, -space.zmax))  # [d, T]: each free task's end
+    weight = torch.ones(r, m, device=trainer.device)
+    if m > 1:
+        weight[:, 0] = END_WEIGHT
+    weight = (weight / weight[0].sum()).reshape(r * m)  # each model's draws: a weighted mean
     step = 0
     for epoch, batches in _batches.epochs(trainer.train, [s for s in seeds for _ in range(m)], cfg.batch_size, 0, cfg.epochs):
         for batch, y, stacked in batches:
             draws = np.stack([sample_lambda(space, g, m, alpha) for g in rngs])  # [R, M, T]
-            if m > 1 and step % END_EVERY == 0:  # then each model's first draw is a task's end, the tasks in turn
-                draws[:, 0] = ends[(step // END_EVERY) % len(ends)]
+            if m > 1:  # each model's first draw a task's end, the tasks in turn
+                draws[:, 0] = ends[step % len(ends)]
             step += 1
             lam = torch.as_tensor(draws.reshape(r * m, t), dtype=torch.float32, device=trainer.device)
             per = (lam * trainer.losses(mix(lam.view(r, m, t), batch, stacked), y)).sum(dim=1)  # [R·M]
             bad |= ~torch.isfinite(per).all()
             opt.zero_grad(set_to_none=True)
-            (per.sum() / m).backward()
+            (per * weight).sum().backward()
             opt.step()
         if bool(bad):  # one sync per epoch
             raise UserError(f"the conditioned training's loss became NaN/inf in epoch {epoch + 1}; lower training.lr or raise search.alpha")
