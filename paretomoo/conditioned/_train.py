@@ -35,14 +35,14 @@ SAMPLES = 4
 # Each step's first draw per model is a task's end (where an exact model, trained on that task alone, is strongest),
 # its loss counted END_WEIGHT times. Full-size demo (200,000 rows, 3 pairs of models, ends against 4 exact seeds): a
 # task's end every second step at weight 1: click +1.8 %, ad-click +3.4 %, fraud +8.8 % short of the exact end; every
-# step at weight 2: +0.9 %, +1.9 %, +6.2 %, and the front's hypervolume 1.08× (docs/conditioned.md).
+# step at weight 2: +1.2 %, +2.2 %, +6.4 %, the front within the pairs' spread (docs/conditioned.md).
 END_WEIGHT = 2.0
 # The conditioned models' learning rate ÷ training.lr, for a training of ``steps`` steps: LR_SCALE · √(LR_STEPS /
 # steps), between 1 and LR_SCALE. An anchor's gradient is a different mix of the tasks' at every draw, so at the
 # fixed-λ rate the anchors were still far from their ends after the sweep's epochs (demo at 60,000 rows, 188 steps:
 # HV 0.10 of a sweep's at 1×, 2.4-2.5 at 3-10×); and the best constant rate of noisy steps falls as 1/√steps (the
-# SGD bound), which the demo bears out: best at 6× with 188 steps, at 3× with 625 (200,000 rows), where 6× left fraud
-# 8.8 % short of its exact end and 3× 6.2 %, the front 1.08× (docs/conditioned.md).
+# SGD bound), which the demo bears out: best at 6× with 188 steps, at 3× with 625 (200,000 rows), where 6× with
+# the ends every step left fraud 23 % short of its exact end (docs/conditioned.md).
 LR_SCALE = 6.0
 LR_STEPS = 188
 
