@@ -89,6 +89,16 @@ def test_evaluation_points_start_at_the_centre_and_the_ends_and_cover_the_box(wr
     assert np.array_equal(x, evaluation_points(space, 1024, 0)) and not np.array_equal(x, evaluation_points(space, 1024, 1))
 
 
+def test_the_conditioned_learning_rate_falls_as_one_over_the_root_of_the_steps() -> None:
+    from paretomoo.conditioned._train import LR_SCALE, LR_STEPS, lr_scale
+
+    assert lr_scale(LR_STEPS) == pytest.approx(LR_SCALE)
+    assert lr_scale(4 * LR_STEPS) == pytest.approx(LR_SCALE / 2)
+    assert lr_scale(LR_STEPS // 4) == LR_SCALE  # never above LR_SCALE with fewer steps
+    assert lr_scale(10**7) == 1.0  # never below the study's own rate
+    assert lr_scale(0) == LR_SCALE
+
+
 @pytest.mark.parametrize("model", ["shared_bottom", "mmoe", "ple"])
 def test_an_untrained_mixture_is_its_seeded_model_at_every_lambda(write_spec, one_torch_thread, model: str) -> None:
     spec = conditioned_spec(write_spec).replace(model={"type": model, "experts": 2, "expert": (8,)})
