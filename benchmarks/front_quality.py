@@ -108,8 +108,27 @@ def _nsga2_uniform_first() -> Any:
     return UniformFirst
 
 
+def _nsga2_with(**changes: Any) -> Any:
+    """pymoo's NSGA-II as configured, with ``changes`` to its ``Operators``."""
+    from dataclasses import replace
+
+    from paretomoo.proposers._pymoo import NSGA2Proposer
+
+    class Changed(NSGA2Proposer):
+        operators = replace(NSGA2Proposer.operators, **changes)
+
+    return lambda: Changed
+
+
 # Arms that are no registered optimizer: a configuration kept to compare against (a factory of its Proposer class).
-VARIANTS = {"nsga2-pymoo-defaults": _pymoo_defaults, "optuna-nsga2-logits": _optuna_logits, "nsga2-uniform-first": _nsga2_uniform_first}
+VARIANTS = {
+    "nsga2-pymoo-defaults": _pymoo_defaults,
+    "optuna-nsga2-logits": _optuna_logits,
+    "nsga2-uniform-first": _nsga2_uniform_first,
+    "nsga2-optuna-operators": _nsga2_with(crossover="uniform", mutation="reset"),
+    "nsga2-optuna-operators-s1": _nsga2_with(survivors=1, crossover="uniform", mutation="reset"),
+    "nsga2-uniform-crossover": _nsga2_with(crossover="uniform"),
+}
 
 
 def make_arm_proposer(optimizer: str, **kwargs: Any) -> Any:

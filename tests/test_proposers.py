@@ -237,3 +237,19 @@ def test_nsga2_mutation_step_in_logit_units() -> None:
         step[eta] = float(np.median(np.abs(y.get("X") - x)))
     assert 0.4 < step[TUNED.pm_eta] < 1.0
     assert step[20.0] < 0.25
+
+
+def test_the_reset_mutation_redraws_about_one_variable_in_d_uniformly() -> None:
+    """Optuna's NSGA-II mutation, as an ``Operators`` choice of pymoo's (``mutation = "reset"``): each variable is
+    redrawn uniformly over its bounds with probability 1/d, the rest kept."""
+    from pymoo.core.population import Population
+    from pymoo.core.problem import Problem
+
+    from paretomoo.proposers._pymoo import _Reset
+
+    problem = Problem(n_var=4, n_obj=1, xl=0.0, xu=1.0)
+    x = np.full((5000, 4), 0.5)
+    y = _Reset(prob=1.0).do(problem, Population.new("X", x.copy()), random_state=np.random.default_rng(0)).get("X")
+    moved = y != 0.5
+    assert abs(moved.mean() - 0.25) < 0.02  # one variable in d = 4
+    assert 0.0 <= y.min() and y.max() <= 1.0 and abs(y[moved].mean() - 0.5) < 0.02  # uniform over the bounds

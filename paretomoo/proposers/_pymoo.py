@@ -9,9 +9,11 @@ from typing import Any, ClassVar
 import numpy as np
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.duplicate import DuplicateElimination, NoDuplicateElimination
+from pymoo.core.mutation import Mutation
 from pymoo.core.population import Population
 from pymoo.core.problem import Problem
 from pymoo.operators.crossover.sbx import SBX
+from pymoo.operators.crossover.ux import UniformCrossover
 from pymoo.operators.mutation.pm import PM
 from pymoo.operators.sampling.rnd import FloatRandomSampling
 
@@ -42,6 +44,8 @@ class Operators:
     first: str
     apart: float
     simplex: bool = False
+    crossover: str = "sbx"  # or "uniform": each variable from either parent (Optuna's NSGA-II), at probability sbx_prob
+    mutation: str = "pm"  # or "reset": a variable redrawn uniformly over its range, each at probability 1/d (Optuna's)
 
 
 # The configuration for the λ simplex (issue 21; benchmarks/front_quality.py, docs/optimizers.md). A study has a budget
@@ -74,6 +78,16 @@ TUNED = Operators(
     # the spec's default search.distinct: NSGA-II breeds again instead of leaving near-duplicates to distinct
     apart=0.15,
 )
+
+
+class _Reset(Mutation):
+    """Each variable redrawn uniformly over its bounds at probability 1/d (Optuna's NSGA-II mutation)."""
+
+    def _do(self, problem: Problem, X: np.ndarray, *args: Any, random_state: Any = None, **kwargs: Any) -> np.ndarray:
+        X = np.array(X, dtype=np.float64)
+        redraw = random_state.random(X.shape) < 1.0 / problem.n_var
+        fresh = problem.xl + random_state.random(X.shape) * (problem.xu - problem.xl)
+        return np.where(redraw, fresh, X)
 
 
 class _Apart(DuplicateElimination):
@@ -123,8 +137,8 @@ class NSGA2Proposer(Proposer):
             pop_size=ops.survivors * batch,
             n_offsprings=batch,
             sampling=first,
-            crossover=SBX(eta=ops.sbx_eta, prob=ops.sbx_prob),
-            mutation=PM(eta=ops.pm_eta),
+            crossover=SBX(eta=ops.sbx_eta, prob=ops.sbx_prob) if ops.crossover == "sbx" else UniformCrossover(prob=ops.sbx_prob),
+            mutation=PM(eta=ops.pm_eta) if ops.mutation == "pm" else _Reset(),
             eliminate_duplicates=self._apart if self._apart is not None else True,
         )
         # the first generation is sampled, not mated: it is kept whole (its own spread is what was chosen)
