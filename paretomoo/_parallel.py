@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from paretomoo.errors import UserError
 from paretomoo.spec import StudySpec
 from paretomoo.trainer import Checkpoint, MemberResult, SharedData, Trainer, is_out_of_memory
 
@@ -237,7 +238,7 @@ class ProcessPool:
         for i in range(n):
             try:
                 replies.append(self._receive(i))
-            except WorkerError as exc:
+            except (WorkerError, UserError, torch.cuda.OutOfMemoryError) as exc:  # the others' replies are read first
                 errors.append(exc)
         if errors:
             raise next((e for e in errors if is_out_of_memory(e)), errors[0])
@@ -253,6 +254,8 @@ class ProcessPool:
             raise WorkerError(f"trainer process {proc.name} stopped (exit code {proc.exitcode})") from None
         if status == "oom":
             raise torch.cuda.OutOfMemoryError(payload)
+        if status == "user":
+            raise UserError(payload)
         if status == "error":
             raise WorkerError(f"in trainer process {proc.name}:\n{payload}")
         return payload
@@ -339,6 +342,8 @@ def _serve(conn: Connection, spec: StudySpec, device: str, threads: int) -> None
 
 
 def _failure(exc: Exception) -> tuple[str, str]:
+    if isinstance(exc, UserError):  # the user's to fix: the same one line as in this process
+        return ("user", str(exc))
     return ("oom", str(exc)) if is_out_of_memory(exc) else ("error", traceback.format_exc())
 
 

@@ -309,3 +309,20 @@ def test_a_users_module_is_conditioned_screened_and_exported(write_spec, tmp_pat
     assert a.seeds[0] == spec.training.seed
     assert [got[t.name][t.metric] for t in spec.tasks] == pytest.approx(a.seed_values[0], abs=1e-5)
     assert [got[t.name][t.metric] for t in spec.tasks] != pytest.approx(a.seed_values[1], abs=1e-5)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_model_with_batchnorm_is_refused_in_one_line_wherever_it_would_train(tmp_path, workers: int, one_torch_thread) -> None:
+    """A mix of weights cannot carry BatchNorm's running statistics: the same one-line error whether the models train
+    in this process or in the study's worker processes (a worker's UserError crosses the pipe as one), and the study
+    keeps nothing of a training that did not happen."""
+    from .test_module import ZOO_SPEC
+
+    path = tmp_path / "zoo.toml"
+    path.write_text(ZOO_SPEC.format(root=tmp_path).replace("[training]\n", f"[training]\nworkers = {workers}\n"))
+    spec = load_spec(path).replace(model={"options": (("bn", True),)}, search={"optimizer": "conditioned", "trials": 2, "points": 20})
+    with pytest.raises(UserError) as err:
+        run_study(spec)
+    assert "mixes weights" in str(err.value) and "LayerNorm in place of BatchNorm" in str(err.value) and "\n" not in str(err.value)
+    store = Store.open(spec.name, spec.storage)
+    assert store.conditioned_indices() == set() and "conditioned" not in store.study.user_attrs
