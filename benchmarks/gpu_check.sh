@@ -102,8 +102,12 @@ t0 = time.perf_counter(); trainer.fit(lam[:1]); one = time.perf_counter() - t0
 t0 = time.perf_counter(); mix = train_mixture(trainer, space, [0], spec.search.alpha, 0); train = time.perf_counter() - t0
 t0 = time.perf_counter(); res = measure_mixture(trainer, mix, lam); measure = time.perf_counter() - t0
 assert all(r[0]["failed"] is None for r in res)
+from paretomoo._parallel import InProcess
+from paretomoo.conditioned._parts import Parts
 from paretomoo.conditioned._study import _screen_and_measure
-t0 = time.perf_counter(); found, got = _screen_and_measure(trainer, mix, space, 1024, 0); screen = time.perf_counter() - t0
+parts = Parts(InProcess(trainer), [0])
+parts.load(mix.state())
+t0 = time.perf_counter(); found, got = _screen_and_measure(spec, parts, space, 1024, 0); screen = time.perf_counter() - t0
 assert len(got) == len(found.x) and all("test" in got[i][0] for i in found.front(spec.directions))
 print(f"conditioned on CUDA: one fixed-λ training {one:.2f} s, conditioned training {train:.2f} s, "
       f"measuring {len(lam)} λ {measure:.2f} s ({measure / one:.2f}x one training), "
