@@ -299,8 +299,9 @@ class ProcessPool:
 def _serve(conn: Connection, spec: StudySpec, device: str, threads: int) -> None:
     """A worker process: build the trainer once, then fit each population it is sent (or run each call).
 
-    Every request gets one reply: ``("ok", value)``, ``("oom", message)`` or
-    ``("error", traceback)``. An empty request, or a closed pipe, ends the process.
+    Every request gets one reply: ``("ok", value)``, ``("oom", message)``, ``("user", message)`` (a
+    ``UserError``: raised again as one in the parent) or ``("error", traceback)``. An empty request, or a closed
+    pipe, ends the process.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
     _die_with_parent()
