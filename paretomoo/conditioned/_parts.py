@@ -67,7 +67,11 @@ class Parts:
         return [[r for part in parts for r in part[i]] for i in range(len(lam))]
 
     def close(self) -> None:
-        self.executor.call(_drop, [(self.key,)] * len(self.groups))
+        """Free each share; best effort: after a worker's failure the error that matters is the one already raised."""
+        try:
+            self.executor.call(_drop, [(self.key,)] * len(self.groups))
+        except Exception:  # a pool that failed is closed by its owner anyway
+            pass
 
 
 def _train(trainer: Trainer, key: str, seeds: list[int], alpha: float, seed: int) -> dict[str, torch.Tensor]:
