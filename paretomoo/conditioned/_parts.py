@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,22 +25,19 @@ from paretomoo.conditioned._train import measure_mixture, train_mixture
 from paretomoo.space import LambdaSpace
 from paretomoo.trainer import Trainer
 
+if TYPE_CHECKING:
+    from paretomoo._parallel import InProcess, ProcessPool
+
 _KEPT: dict[str, Mixture] = {}  # this process's share of the conditioned models of a study being measured, by key
-
-
-class Executor(Protocol):
-    workers: int
-
-    def call(self, fn: Any, args: Sequence[tuple[Any, ...]]) -> list[Any]: ...
 
 
 class Parts:
     """R conditioned models (``seeds``) split between ``executor``'s processes; ``close`` frees them there."""
 
-    def __init__(self, executor: Executor, seeds: Sequence[int]) -> None:
+    def __init__(self, executor: InProcess | ProcessPool, seeds: Sequence[int]) -> None:
         self.executor = executor
         self.seeds = [int(s) for s in seeds]
-        self.groups = [list(g) for g in np.array_split(np.array(self.seeds), min(executor.workers, len(self.seeds)))]
+        self.groups = [[int(s) for s in g] for g in np.array_split(np.array(self.seeds), min(executor.workers, len(self.seeds)))]
         self.key = uuid.uuid4().hex
 
     @property
@@ -54,9 +51,9 @@ class Parts:
 
     def load(self, state: dict[str, torch.Tensor]) -> None:
         """Give each share its anchors from ``state`` (``Mixture.state`` of the R models together)."""
-        t, first, args = None, 0, []
+        t = next(iter(state.values())).shape[0] // self.models  # anchors per model
+        first, args = 0, []
         for g in self.groups:
-            t = t or next(iter(state.values())).shape[0] // self.models  # anchors per model
             args.append((self.key, g, {name: w[first * t : (first + len(g)) * t] for name, w in state.items()}))
             first += len(g)
         self.executor.call(_load, args)

@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from paretomoo._parallel import InProcess
-from paretomoo.conditioned._parts import Executor, Parts
+from paretomoo._parallel import InProcess, ProcessPool
+from paretomoo.conditioned._parts import Parts
 from paretomoo.conditioned._screen import Screening, screen
 from paretomoo.decide import chance_levels, pick
 from paretomoo.front import normalise, pareto_mask, signs, to_min
@@ -59,7 +59,7 @@ class Conditioned:
     trained_now: bool
 
 
-def run_conditioned(store: Store, trainer: Trainer, executor: Executor | None = None) -> Conditioned | None:
+def run_conditioned(store: Store, trainer: Trainer, executor: InProcess | ProcessPool | None = None) -> Conditioned | None:
     """Train and measure the study's conditioned models unless done; None for other optimizers. ``executor``: the
     study's processes, which the models are split between (``_parts``); default this process."""
     spec = store.spec
