@@ -96,18 +96,6 @@ def _optuna_logits() -> Any:
     return OptunaLogits
 
 
-def _nsga2_uniform_first() -> Any:
-    """pymoo's NSGA-II as configured, its first generation pymoo's uniform draws of the directions ``u ∈ [0, 1]^d``."""
-    from dataclasses import replace
-
-    from paretomoo.proposers._pymoo import NSGA2Proposer
-
-    class UniformFirst(NSGA2Proposer):
-        operators = replace(NSGA2Proposer.operators, first="uniform")
-
-    return UniformFirst
-
-
 def _nsga2_with(**changes: Any) -> Any:
     """pymoo's NSGA-II as configured, with ``changes`` to its ``Operators``."""
     from dataclasses import replace
@@ -124,10 +112,15 @@ def _nsga2_with(**changes: Any) -> Any:
 VARIANTS = {
     "nsga2-pymoo-defaults": _pymoo_defaults,
     "optuna-nsga2-logits": _optuna_logits,
-    "nsga2-uniform-first": _nsga2_uniform_first,
+    "nsga2-uniform-first": _nsga2_with(first="uniform"),
     "nsga2-optuna-operators": _nsga2_with(crossover="uniform", mutation="reset"),
     "nsga2-optuna-operators-s1": _nsga2_with(survivors=1, crossover="uniform", mutation="reset"),
     "nsga2-uniform-crossover": _nsga2_with(crossover="uniform"),
+    "nsga2-survivors-1": _nsga2_with(survivors=1),
+    "nsga2-survivors-1-pm2": _nsga2_with(survivors=1, pm_eta=2.0),
+    "nsga2-uniform-optuna-operators": _nsga2_with(first="uniform", crossover="uniform", mutation="reset"),
+    "nsga2-uniform-optuna-operators-s1": _nsga2_with(survivors=1, first="uniform", crossover="uniform", mutation="reset"),
+    "nsga2-uniform-s1": _nsga2_with(survivors=1, first="uniform"),
 }
 
 
