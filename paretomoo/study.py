@@ -83,20 +83,21 @@ def default_workers(device: torch.device) -> int:
 def choose_layout(spec: StudySpec, device: torch.device, member_bytes: Callable[[], int] | None = None) -> Layout:
     """The spec's ``training.workers`` and ``training.population``, "auto" resolved for a device.
 
-    "auto" workers are never more than one proposal batch keeps busy
-    (``search.batch / population``): a pass trains at most one batch.
+    "auto" workers are never more than one proposal batch keeps busy (its λ
+    under each first seed, over ``population``): a pass trains at most one batch.
     ``member_bytes`` (``Trainer.member_bytes``) is called only for an "auto"
     population on a GPU; a CPU layout needs no data.
     """
     auto_on_gpu = device.type == "cuda" and not spec.training.population
     per_member = member_bytes() if auto_on_gpu and member_bytes is not None else None
     population = spec.training.population or default_population(device, per_member)
-    workers = spec.training.workers or min(default_workers(device), -(-spec.search.batch // population))
+    members = min(spec.search.batch, spec.search.trials) * len(spec.search.first_seeds(spec.training.seed))  # of a batch
+    # a batch under R seeds is R members a λ: it keeps as many workers busy as its members do
+    workers = spec.training.workers or min(default_workers(device), -(-max(spec.search.batch, members) // population))
     if device.type == "cpu" and not spec.training.population:
         # the members of one batch (its λ under each first seed) shared evenly, so no pass trains a remainder alone:
         # a conditioned study's 5 checks under 2 seeds are 2 passes of 5, not 4 + 4 + 2 (on a CPU a pass of up to
         # 2 × CPU_POPULATION costs about as much per member, see CPU_POPULATION)
-        members = min(spec.search.batch, spec.search.trials) * len(spec.search.first_seeds(spec.training.seed))
         even = -(-members // workers)
         population = even if even <= 2 * CPU_POPULATION else population
     return Layout(workers=workers, population=population, threads=max(1, physical_cores() // workers))

@@ -166,6 +166,8 @@ def test_an_auto_population_shares_a_batch_evenly_between_workers(tmp_path, data
     many = spec.replace(search={"batch": 32})  # more than two passes' worth: the CPU's own population
     assert choose_layout(many, cpu) == Layout(workers=2, population=study.CPU_POPULATION, threads=1)
     assert choose_layout(checks.replace(training={"population": 4}), cpu).population == 4  # the spec's own is kept
+    # 4 λ under 2 seeds are 8 members: both cores, not one process training all 8
+    assert choose_layout(spec.replace(search={"batch": 4, "repeats": 2}), cpu) == Layout(workers=2, population=4, threads=1)
 
 
 def test_workers_key(tmp_path) -> None:
