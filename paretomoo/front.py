@@ -92,6 +92,14 @@ def hypervolume(F: np.ndarray, ref: np.ndarray) -> float:
     return float(moocore.hypervolume(F, ref=ref))
 
 
+def largest_contributions(F: np.ndarray, k: int, ref: float = 1.1) -> np.ndarray:
+    """Indices of the ``k`` rows of ``F[n, m]`` (mutually non-dominated, minimisation, normalised) with the largest
+    exclusive hypervolume contributions against the reference point ``ref`` in every objective, largest first (ties
+    in row order)."""
+    contrib = moocore.hv_contributions(F, ref=np.full(F.shape[1], ref))
+    return np.argsort(-contrib, kind="stable")[:k]
+
+
 def hypervolume_history(F: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """Hypervolume of the first t rows for t = 1..n (rows in trial order)."""
     F = np.asarray(F, dtype=np.float64)

@@ -30,7 +30,7 @@ import moocore
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
-from paretomoo.front import to_min
+from paretomoo.front import largest_contributions, normalise, to_min
 from paretomoo.spec import StudySpec
 from paretomoo.store import Store
 from paretomoo.store._queue import Chains
@@ -44,9 +44,7 @@ def survivors(F: np.ndarray, keep: int) -> list[int]:
     ok = np.flatnonzero(np.isfinite(F).all(axis=1))
     if keep <= 0 or len(ok) == 0:
         return []
-    G = F[ok]
-    lo, hi = G.min(axis=0), G.max(axis=0)
-    G = (G - lo) / np.where(hi > lo, hi - lo, 1.0)
+    G = normalise(F[ok])
     ranks = moocore.pareto_rank(G)
     chosen: list[int] = []
     for rank in range(int(ranks.max()) + 1):
@@ -55,8 +53,7 @@ def survivors(F: np.ndarray, keep: int) -> list[int]:
         if room <= 0:
             break
         if len(members) > room:
-            contrib = moocore.hv_contributions(G[members], ref=np.full(G.shape[1], 1.1))
-            members = members[np.argsort(-contrib, kind="stable")[:room]]
+            members = members[largest_contributions(G[members], room)]
         chosen.extend(sorted(int(m) for m in members))
     return sorted(int(ok[i]) for i in chosen)
 

@@ -48,6 +48,11 @@ class LambdaSpace:
         """Names of the stored coordinates, one per free task."""
         return [f"logit_{t}" for t in self.free]
 
+    def ends(self) -> np.ndarray:
+        """Logits ``[d, d]`` of each free task's end: +zmax for it, −zmax for the others (the box's corners where one
+        task outweighs each other by ``max_ratio``)."""
+        return np.where(np.eye(self.dim, dtype=bool), self.zmax, -self.zmax)
+
     def to_lambda(self, x: np.ndarray) -> np.ndarray:
         """Logits ``x[n, d]`` (or ``[d]``) → λ ``[n, k]`` over all tasks, on the simplex."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))

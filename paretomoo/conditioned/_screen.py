@@ -28,10 +28,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import moocore
 import numpy as np
 
-from paretomoo.front import hypervolume, normalise, pareto_mask, to_min
+from paretomoo.front import hypervolume, largest_contributions, normalise, pareto_mask, to_min
 from paretomoo.space import LambdaSpace
 
 # demo at 60,000 rows (benchmarks/conditioned.py): 48 Sobol points, rounds of 16 from the 8 largest contributors, a
@@ -65,8 +64,7 @@ def evaluation_points(space: LambdaSpace, n: int, seed: int) -> np.ndarray:
     import torch
 
     d, z = space.dim, space.zmax
-    ends = np.full((d, d), -z)
-    np.fill_diagonal(ends, z)
+    ends = space.ends()
     if n <= 0:
         return np.vstack([np.zeros((1, d)), ends])
     sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(n, dtype=torch.float64).numpy()
@@ -93,13 +91,12 @@ def screen(measure: Callable[[np.ndarray], np.ndarray], space: LambdaSpace, dire
 
     rng = np.random.default_rng([int(seed), 1])
     step = STEP * space.zmax
+    before = hv(_mean(out.values))
     while True:
         if len(out.x) >= cap:
             out.stopped = f"the cap of {cap} λ (search.points)"
             return out
-        mean = _mean(out.values)
-        before = hv(mean)
-        parents = _largest_contributions(scaled(mean), TOP)
+        parents = _largest_contributions(scaled(_mean(out.values)), TOP)
         n = min(ROUND, cap - len(out.x))
         children = np.repeat(out.x[parents], -(-n // len(parents)), axis=0)[:n]
         children = np.clip(children + rng.normal(0.0, step, children.shape), -space.zmax, space.zmax)
@@ -112,7 +109,7 @@ def screen(measure: Callable[[np.ndarray], np.ndarray], space: LambdaSpace, dire
         if after - before <= noise:
             out.stopped = f"round {len(out.rounds)} added {after - before:.2g} hypervolume, less than its noise {noise:.2g}"
             return out
-        step /= 2
+        step, before = step / 2, after
 
 
 def _mean(values: np.ndarray) -> np.ndarray:
@@ -129,5 +126,4 @@ def _largest_contributions(Fn: np.ndarray, k: int) -> np.ndarray:
     inside = front[(Fn[front] < ref).all(axis=1)]
     if len(inside) == 0:
         return front[:k]
-    contrib = moocore.hv_contributions(Fn[inside], ref=ref)
-    return inside[np.argsort(-contrib, kind="stable")[:k]]
+    return inside[largest_contributions(Fn[inside], k, REFERENCE)]

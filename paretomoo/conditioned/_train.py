@@ -86,7 +86,7 @@ def train_mixture(trainer: Trainer, space: LambdaSpace, seeds: Sequence[int], al
     mix.anchors.train()
     bad = torch.zeros((), dtype=torch.bool, device=trainer.device)
     # model r's M mixes read model r's rows, in the order a fixed-λ trial of its seed reads them
-    ends = space.to_lambda(np.where(np.eye(space.dim, dtype=bool), space.zmax, -space.zmax))  # [d, T]: each free task's end
+    ends = space.to_lambda(space.ends())  # [d, T]: each free task's end
     weight = torch.ones(r, m, device=trainer.device)
     if m > 1:
         weight[:, 0] = END_WEIGHT
