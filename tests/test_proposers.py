@@ -204,7 +204,8 @@ def test_nsga2_offspring_move_a_useful_distance() -> None:
     """Children lie farther than the distinct tolerance (0.15) from everything told, and a median of less than half
     the box's half-width from it: NSGA-II breeds again instead of leaving near-duplicates, and still searches near
     what it was told."""
-    from paretomoo.proposers._design import centred, chebyshev
+    from paretomoo.proposers._design import centred
+    from paretomoo.proposers._distinct import distances
 
     space = LambdaSpace(TASKS, LambdaSpec())
     nearest = []
@@ -212,7 +213,7 @@ def test_nsga2_offspring_move_a_useful_distance() -> None:
         history = run("nsga2", seed=seed, batches=6)
         for i in range(1, len(history)):
             told = centred(np.vstack([b.x for b in history[:i]]))
-            nearest.append(chebyshev(centred(history[i].x), told).min(axis=1))
+            nearest.append(distances(centred(history[i].x), told).min(axis=1))
     d = np.concatenate(nearest)
     assert d.min() > 0.15
     assert 0.3 < np.median(d) < space.zmax / 2

@@ -1,4 +1,4 @@
-"""What the population-based proposers share: random's first points, and the λ distance they keep apart."""
+"""What the proposers share: random's points, and the maps between logits and directions."""
 
 from __future__ import annotations
 
@@ -14,16 +14,10 @@ def centred(x: np.ndarray) -> np.ndarray:
     return x - x.mean(axis=1, keepdims=True)
 
 
-def chebyshev(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``[len(a), len(b)]`` max-abs distances between rows, the distance ``distinct`` measures on centred λ."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    return np.abs(a[:, None, :] - b[None, :, :]).max(axis=2)
-
-
-def random_design(n: int, dim: int, zmax: float, seed: int) -> np.ndarray:
-    """The first ``n`` points ``[n, dim]`` that ``random`` proposes under ``seed`` (``_random.RandomProposer``)."""
-    rows = [np.random.default_rng([seed, k]).dirichlet(np.ones(dim)) for k in range(n)]
+def random_design(n: int, dim: int, zmax: float, seed: int, start: int = 0) -> np.ndarray:
+    """Points ``start`` to ``start + n - 1`` ``[n, dim]`` of what ``random`` proposes under ``seed``: the k-th a
+    Dirichlet(1) direction drawn from ``default_rng([seed, k])``, mapped to logits."""
+    rows = [np.random.default_rng([seed, k]).dirichlet(np.ones(dim)) for k in range(start, start + n)]
     return directions_to_logits(np.array(rows).reshape(n, dim), zmax)
 
 

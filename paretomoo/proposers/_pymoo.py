@@ -18,7 +18,8 @@ from pymoo.operators.mutation.pm import PM
 from pymoo.operators.sampling.rnd import FloatRandomSampling
 
 from paretomoo.proposers._base import Proposer
-from paretomoo.proposers._design import centred, chebyshev, from_directions, random_design, to_directions
+from paretomoo.proposers._design import centred, from_directions, random_design, to_directions
+from paretomoo.proposers._distinct import distances
 from paretomoo.space import directions_to_logits
 
 
@@ -102,12 +103,12 @@ class _Apart(DuplicateElimination):
     def _do(self, pop: Population, other: Population | None, is_duplicate: np.ndarray) -> np.ndarray:
         c = self.func(pop)
         if other is None:
-            d = chebyshev(c, c)
+            d = distances(c, c)
             d[np.triu_indices(len(c))] = np.inf  # a row is a duplicate of an earlier row, not of itself
             is_duplicate |= d.min(axis=1, initial=np.inf) <= self.tol
-            is_duplicate |= chebyshev(c, self.seen).min(axis=1, initial=np.inf) <= self.tol
+            is_duplicate |= distances(c, self.seen).min(axis=1, initial=np.inf) <= self.tol
         else:
-            is_duplicate |= chebyshev(c, self.func(other)).min(axis=1, initial=np.inf) <= self.tol
+            is_duplicate |= distances(c, self.func(other)).min(axis=1, initial=np.inf) <= self.tol
         return is_duplicate
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from paretomoo.proposers._base import Proposer
-from paretomoo.space import directions_to_logits
+from paretomoo.proposers._design import random_design
 
 
 class RandomProposer(Proposer):
@@ -18,8 +18,7 @@ class RandomProposer(Proposer):
     name = "random"
 
     def ask(self, n: int) -> np.ndarray:
-        rows = [np.random.default_rng([self.seed, self.n_history + i]).dirichlet(np.ones(self.dim)) for i in range(n)]
-        return directions_to_logits(np.array(rows).reshape(n, self.dim), self.zmax)
+        return random_design(n, self.dim, self.zmax, self.seed, start=self.n_history)
 
     def tell(self, x: np.ndarray, f: np.ndarray) -> None:
         self.n_history += len(x)
