@@ -66,7 +66,7 @@ def print_status(study: Study, *, with_hint: bool, target: str) -> None:
     for line in method_of(spec.search.optimizer).status_lines(spec, s.records, study.store.study.user_attrs):
         print(line)
     if s.front:
-        print(front_table(spec, s, exact_only=any(r.conditioned is not None for r in s.records)))
+        print(front_table(spec, s))
     failed = [r for r in s.records if r.state == "failed"]
     for r in failed[:5]:
         print(f"  trial {r.number} failed: {r.fail_reason}")
@@ -77,15 +77,15 @@ def print_status(study: Study, *, with_hint: bool, target: str) -> None:
         print(f"next: paretomoo plot {target}  |  paretomoo pick {target}  |  paretomoo export {target} --out exports/{spec.name}")
 
 
-def front_table(spec: StudySpec, s: Summary, exact_only: bool = False) -> str:
-    """The front, trial by trial: λ, P(front), repeats, validation means ± standard error, test means (``exact_only``:
-    the trained trials of it, and how many conditioned points it holds besides; ``status --json`` lists every point)."""
+def front_table(spec: StudySpec, s: Summary) -> str:
+    """The front, trial by trial: λ, P(front), repeats, validation means ± standard error, test means: its trained
+    trials, and how many conditioned points it holds besides (``status --json`` lists every point)."""
     tasks = spec.task_names
     head = ["trial"] + [f"λ {t}" for t in tasks] + ["P(front)", "seeds"]
     head += [f"{o} val" for o in spec.objectives] + [f"{o} test" for o in spec.objectives]
     rows = []
     index = {r.number: i for i, r in enumerate(s.complete)}
-    front = [r for r in s.front if not (exact_only and r.conditioned is not None)]
+    front = [r for r in s.front if r.conditioned is None]
     for r in sorted(front, key=lambda r: r.number):
         i = index[r.number]
         p = f"{s.p_front[i]:.2f}" if len(s.p_front) else "-"

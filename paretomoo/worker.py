@@ -40,7 +40,7 @@ import optuna
 import sqlalchemy.exc
 
 from paretomoo._parallel import InProcess, ProcessPool
-from paretomoo._planning import NEAR_FRONT, plan_repeats, propose
+from paretomoo._planning import plan_repeats, propose
 from paretomoo._retry import StorageLost, _retry
 from paretomoo._rounds import fit_in_rounds
 from paretomoo.errors import UserError
@@ -51,7 +51,7 @@ from paretomoo.store._repeats import seed_result
 from paretomoo.summary import front_hypervolume
 from paretomoo.trainer import Checkpoint, MemberResult
 
-__all__ = ["NEAR_FRONT", "Progress", "StorageLost", "WorkerOptions", "WorkerStats", "plan_repeats", "propose", "work"]
+__all__ = ["Progress", "StorageLost", "WorkerOptions", "WorkerStats", "work"]
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,7 @@ def test_adaptive_repeats_go_to_trials_on_or_near_the_front(write_spec) -> None:
 
 def test_only_trials_on_or_near_the_front_get_more_seeds(write_spec) -> None:
     """A trial dominated far beyond noise gets no more seeds; one on the front, or within noise of it, does."""
-    from paretomoo.worker import plan_repeats
+    from paretomoo._planning import plan_repeats
 
     spec = load_spec(write_spec(trials=4, batch=4, extra='repeats = "front:3"'))
     store = Store.create_or_resume(spec)

@@ -54,7 +54,7 @@ class ConditionedMethod(Method):
         cond = attrs.get("conditioned")
         if cond is None:
             return []
-        n = len(gaps(records, spec.objectives, spec.directions, spec.tasks))
+        n = sum(r.check_of is not None and r.state == "complete" for r in records)  # the rows of Checks
         cost = (
             f"training {cond.get('train_seconds', math.nan):.1f} s, screening and measuring {cond.get('measure_seconds', math.nan):.1f} s"
         )

@@ -127,12 +127,12 @@ def opacity(lines: int, full: float, at: int) -> float:
     return round(full * min(1.0, max(0.1, float(np.sqrt(at / max(lines, 1))))), 3)
 
 
-def shown_text(p: ParallelData, shown: int | None = None) -> str:
+def shown_text(p: ParallelData) -> str:
     """The line above the plot: how many trials it draws and, when the dominated ones are hidden, how many."""
     n, front = len(p.numbers), int(p.front.sum())
     drawn = n if p.dominated_shown else front
     hidden = "" if p.dominated_shown else f"; the {n - front} dominated trials are hidden"
-    return f"{drawn if shown is None else shown} of {n} trials shown{hidden}"
+    return f"{drawn} of {n} trials shown{hidden}"
 
 
 def parallel_svg(p: ParallelData) -> str:
