@@ -246,8 +246,9 @@ def write_onnx(path: str | Path, verify: bool = True, rows: int = 4) -> OnnxFile
     folder = Path(path)
     blob = _read(folder / "model.pt")
     tasks = list(load_export_spec(folder).task_names)
-    features = _features(folder, slice(0, rows))
-    names, example = list(features), tuple(features.values())
+    every = _features(folder)  # loaded once: the traced rows, then the verification's
+    names = list(every)
+    example = tuple(v[:rows].clone() for v in every.values())  # not views: the exporter would trace their storage
     factory = blob["model"].get("factory") if blob["model"].get("type") == "module" else None
     what = f"the module of {factory!r}" if factory else f"the {blob['model'].get('type')} model"
     meta = {"paretomoo.tasks": json.dumps(tasks), "paretomoo.inputs": json.dumps(names), "paretomoo.output": "scores [batch, tasks]"}
@@ -277,7 +278,7 @@ def write_onnx(path: str | Path, verify: bool = True, rows: int = 4) -> OnnxFile
     except Untraceable as exc:
         raise UserError(f"{what} cannot be exported to ONNX: {exc}; export with --format pt") from None
     files = [f for f in (folder / "model.onnx", folder / "model_rows.onnx") if f.is_file()]
-    diff = verify_onnx(folder) if verify else None
+    diff = verify_onnx(folder, every) if verify else None
     if diff is not None and diff > TOLERANCE:
         raise UserError(
             f"onnxruntime's scores differ from torch's by up to {diff:.3g} on the validation rows (more than {TOLERANCE:g}); "
@@ -286,15 +287,14 @@ def write_onnx(path: str | Path, verify: bool = True, rows: int = 4) -> OnnxFile
     return OnnxFiles(files, diff, notes)
 
 
-def _features(folder: Path, rows: slice | None = None) -> dict[str, torch.Tensor]:
+def _features(folder: Path) -> dict[str, torch.Tensor]:
     """The export's validation rows as a batch ``{entry: [n, ...]}`` (the labels left out)."""
     from paretomoo.data import load_data
     from paretomoo.data._tensors import to_tensors
     from paretomoo.export import load_export_spec
 
     spec = load_export_spec(folder)
-    features = to_tensors(load_data(spec.data).split("val"), spec.tasks, torch.device("cpu")).features
-    return {k: v if rows is None else v[rows].clone() for k, v in features.items()}  # not views: the exporter would trace their storage
+    return dict(to_tensors(load_data(spec.data).split("val"), spec.tasks, torch.device("cpu")).features)
 
 
 # -- verification -----------------------------------------------------------------------------------------------
@@ -316,19 +316,20 @@ def _run(sess: Any, batch: Mapping[str, torch.Tensor], lam: np.ndarray | None = 
     return sess.run(["scores"], feeds)[0]
 
 
-def verify_onnx(path: str | Path) -> float:
+def verify_onnx(path: str | Path, features: Mapping[str, torch.Tensor] | None = None) -> float:
     """Largest |difference| between onnxruntime's and torch's scores on the export's validation rows.
 
     A fixed model: ``model.onnx`` against ``load_model``. A conditioned one: ``model.onnx``
     at the exported λ and at each task's end against ``load_model(path, lam=...)``, and
-    ``model_rows.onnx`` with those λ taking turns over the rows against the same scores.
+    ``model_rows.onnx`` with those λ taking turns over the rows against the same scores. ``features``: the
+    validation rows as ``_features`` reads them, if the caller has them already.
     """
     from paretomoo.export import _read, load_export_spec, load_model
     from paretomoo.models._module import scores_of
 
     folder = Path(path)
     blob = _read(folder / "model.pt")
-    features = _features(folder)
+    features = _features(folder) if features is None else features
     n = next(iter(features.values())).shape[0]
     chunks = [slice(i, min(i + CHUNK, n)) for i in range(0, n, CHUNK)]
     model = load_model(folder)
