@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from paretomoo._method import method_of
+from paretomoo._method import method_of_study
 
 if TYPE_CHECKING:
     from paretomoo.api import Study
@@ -63,7 +63,8 @@ def print_status(study: Study, *, with_hint: bool, target: str) -> None:
     halving = spent(spec, s.records)
     if halving is not None:
         print(halving)
-    for line in method_of(spec.search.optimizer).status_lines(spec, s.records, study.store.study.user_attrs):
+    attrs = study.store.study.user_attrs
+    for line in method_of_study(spec.search.optimizer, attrs).status_lines(spec, s.records, attrs):
         print(line)
     if s.front:
         print(front_table(spec, s))
@@ -97,6 +98,8 @@ def front_table(spec: StudySpec, s: Summary) -> str:
             + [f"{v:.4f}" + (f"±{e:.4f}" if np.isfinite(e) and e > 0 else "") for v, e in zip(r.values, se, strict=True)]
             + [f"{r.test.get(t.name, {}).get(t.metric, math.nan):.4f}" for t in spec.tasks]
         )
+    if not rows:  # no trained trial on the front: no table of none
+        return f"(the front is {len(s.front)} conditioned points: paretomoo status --json lists every point)"
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(head)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]

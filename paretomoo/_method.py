@@ -67,6 +67,13 @@ class Method:
 
 
 def method_of(optimizer: str) -> Method:
-    """The hooks of ``optimizer`` (a spec's ``search.optimizer``)."""
+    """The hooks of ``optimizer`` (a spec's ``search.optimizer``): what runs a study now."""
     target = METHODS.get(optimizer)
     return import_target(target)() if target is not None else Method()
+
+
+def method_of_study(optimizer: str, attrs: Mapping[str, Any]) -> Method:
+    """The hooks that read a stored study back (status, report, export): those of the method whose work it holds (a
+    method's ``prepare`` leaves a study attribute under its own name), else ``optimizer``'s. A conditioned study
+    resumed with another optimizer, or read through a spec file that names another, still exports its points."""
+    return next((method_of(name) for name in METHODS if name in attrs), None) or method_of(optimizer)

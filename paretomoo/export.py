@@ -30,7 +30,7 @@ import torch
 
 from paretomoo._files import writable_folder
 from paretomoo._imports import freeze
-from paretomoo._method import method_of
+from paretomoo._method import method_of_study
 from paretomoo.data import data_root, load_data
 from paretomoo.data._tensors import to_tensors
 from paretomoo.errors import UserError
@@ -47,7 +47,7 @@ def export_trial(store: Store, number: int, out: str | Path, reason: str | None 
     check_exportable(store, rec)
     out = writable_folder(out)
     spec = store.spec
-    mixed = method_of(spec.search.optimizer).weights(store, rec)  # a point the optimizer measured without training it
+    mixed = method_of_study(spec.search.optimizer, store.study.user_attrs).weights(store, rec)  # a point measured, not trained
     if mixed is not None:
         state, extra = mixed
     else:

@@ -289,6 +289,14 @@ def test_optimizer_conditioned_on_the_command_line_checks_five_points(write_spec
     assert call(capsys, "run", str(path), "--optimizer", "conditioned", "--quiet")[0] == 0
     store = Store.open(str(path))
     assert store.n_finished() == 5 and sum(r.check_of is not None for r in store.records()) == 5
+    # read back through the spec file, which names another optimizer: the study's conditioned work is still its own
+    assert store.spec.search.optimizer == "random"
+    _, text, _ = call(capsys, "status", str(path))
+    assert "λ-conditioned model" in text and "retrains conditioned trial" in text
+    point = next(r for r in store.records() if r.conditioned is not None)
+    code, out, err = call(capsys, "export", str(path), "--trial", str(point.number), "--out", str(path.parent / "exp"))
+    assert code == 0, err
+    assert json.loads((path.parent / "exp" / "metrics.json").read_text())["conditioned"] is True
 
 
 def test_a_users_module_is_conditioned_screened_and_exported(write_spec, tmp_path, one_torch_thread) -> None:

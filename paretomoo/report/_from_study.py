@@ -9,7 +9,7 @@ import numpy as np
 from optuna.trial import TrialState
 
 from paretomoo._drawing import clock
-from paretomoo._method import method_of
+from paretomoo._method import method_of_study
 from paretomoo.front import dominates, to_min
 from paretomoo.report import Baseline, Check, ReportData, StudyFront
 
@@ -41,7 +41,7 @@ def report_data(study: StudyView, others: Sequence[StudyView] = ()) -> ReportDat
         ("hypervolume", f"{s.hv:.4g}{s.hv_text} on validation; reference point {ref}"),
         ("front", f"{len(s.front)} of {n} complete trials; selection on validation, test figures held out"),
     ]
-    method = method_of(spec.search.optimizer)  # an optimizer's own facts and checks (a conditioned study's)
+    method = method_of_study(spec.search.optimizer, study.store.study.user_attrs)  # a method's own facts and checks
     facts += method.report_facts(spec, s.records, study.store.study.user_attrs)
     checks = [Check(g.exact, g.point, g.end, np.array(g.gap), np.array(g.noise)) for g in method.checks(spec, s.records)]
     baselines = study_baselines(study)
