@@ -68,7 +68,7 @@ class SharedBottom(PopulationModel):
     def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
         h = self.inputs(num, cat)
         for w, b in [(layer.weight, layer.bias) for layer in _linears(self.bottom)] + self.towers.layers():
-            h = torch.relu(torch.baddbmm(b, h, w))
+            h = torch.relu_(torch.baddbmm(b, h, w))
         return self.outputs(self.towers.scores(h))
 
     @classmethod
