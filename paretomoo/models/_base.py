@@ -132,22 +132,34 @@ def _linear_init(gen: torch.Generator, fan_in: int, fan_out: int) -> tuple[torch
 
 
 class _Init:
-    """Draws initial weights for every member from its own CPU generator, in call order."""
+    """Draws initial weights for every member from its own CPU generator, in call order.
+
+    Under ``torch.device("meta")`` (a template whose weights ``functional_call`` supplies) there are no values to
+    draw: each layer is one empty stacked tensor. Drawing them member by member on the meta device took 0.3 s for
+    the demo's model at a population of 32, once per population size a conditioned model is measured at."""
 
     def __init__(self, seeds: Sequence[int]) -> None:
         self.gens = [torch.Generator().manual_seed(s) for s in seeds]
+        self.meta = torch.empty(0).device.type == "meta"
 
     def embeddings(self, cardinalities: Sequence[int], dim: int) -> nn.ParameterList:
+        if self.meta:
+            return nn.ParameterList([nn.Parameter(torch.empty(len(self.gens), card, dim)) for card in cardinalities])
         tables = []
         for card in cardinalities:
             tables.append(nn.Parameter(torch.stack([torch.randn(card, dim, generator=g) * 0.1 for g in self.gens])))
         return nn.ParameterList(tables)
 
     def linear(self, fan_in: int, fan_out: int) -> PopLinear:
+        if self.meta:
+            return PopLinear(torch.empty(len(self.gens), fan_in, fan_out), torch.empty(len(self.gens), 1, fan_out))
         pairs = [_linear_init(g, fan_in, fan_out) for g in self.gens]
         return PopLinear(torch.stack([w for w, _ in pairs]), torch.stack([b for _, b in pairs]))
 
     def group_linear(self, groups: int, fan_in: int, fan_out: int) -> PopGroupLinear:
+        if self.meta:
+            k = len(self.gens)
+            return PopGroupLinear(torch.empty(k, groups, fan_in, fan_out), torch.empty(k, groups, 1, fan_out))
         ws, bs = [], []
         for g in self.gens:
             pairs = [_linear_init(g, fan_in, fan_out) for _ in range(groups)]
