@@ -73,6 +73,24 @@ def test_population_form(name: str) -> None:
     assert 0 < flops_per_row(SHAPE, mspec) < flops_per_row(SHAPE, wider)
 
 
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_a_template_on_the_meta_device_computes_what_the_model_computes(name: str) -> None:
+    """A template (built under ``torch.device("meta")``, its weights supplied by ``functional_call``) has the model's
+    parameters, name for name and shape for shape, and with the model's weights gives its scores."""
+    mspec = ARCHITECTURES[name]
+    model = build_model(SHAPE, mspec, [0, 1, 2])
+    with torch.device("meta"):
+        template = build_model(SHAPE, mspec, [0, 0, 0])
+    assert [(n, p.shape) for n, p in template.named_parameters()] == [(n, p.shape) for n, p in model.named_parameters()]
+    assert all(p.is_meta for p in template.parameters())
+    template = template.to_empty(device="cpu")
+    for (_, buf), (_, own) in zip(template.named_buffers(), model.named_buffers(), strict=True):
+        buf.copy_(own)
+    num, cat = _batch()
+    weights = dict(model.named_parameters())
+    torch.testing.assert_close(torch.func.functional_call(template, weights, (num, cat)), model(num, cat))
+
+
 def test_shared_bottom_initial_weights_are_unchanged() -> None:
     """Stored studies retrain to their weights: the shared-bottom initialisation must not move."""
     model = build_model(ModelShape(12, (64, 256, 4, 60), 4), ModelSpec(bottom=(64, 4), tower=(16,)), [0, 3])
