@@ -81,7 +81,7 @@ def _pymoo_defaults() -> Any:
     from paretomoo.proposers._pymoo import NSGA2Proposer, Operators
 
     class PymooDefaults(NSGA2Proposer):
-        operators = Operators(sbx_eta=15.0, sbx_prob=0.9, pm_eta=20.0, survivors=1, first="uniform", apart=0.0)
+        operators = Operators(sbx_eta=15.0, sbx_prob=0.9, pm_eta=20.0, population=1, first="uniform", apart=0.0)
 
     return PymooDefaults
 
@@ -112,15 +112,13 @@ def _nsga2_with(**changes: Any) -> Any:
 VARIANTS = {
     "nsga2-pymoo-defaults": _pymoo_defaults,
     "optuna-nsga2-logits": _optuna_logits,
+    # the nsga2 of 2026-12-06 (issue 21, before its population of 32): SBX eta 5, PM eta 5, a population of 16
+    "nsga2-sbx-pm-16": _nsga2_with(population=16, crossover="sbx", mutation="pm"),
+    "nsga2-sbx-pm-32": _nsga2_with(crossover="sbx", mutation="pm"),
+    "nsga2-optuna-operators-16": _nsga2_with(population=16),
+    "nsga2-optuna-operators-8": _nsga2_with(population=8),
     "nsga2-uniform-first": _nsga2_with(first="uniform"),
-    "nsga2-optuna-operators": _nsga2_with(crossover="uniform", mutation="reset"),
-    "nsga2-optuna-operators-s1": _nsga2_with(survivors=1, crossover="uniform", mutation="reset"),
-    "nsga2-uniform-crossover": _nsga2_with(crossover="uniform"),
-    "nsga2-survivors-1": _nsga2_with(survivors=1),
-    "nsga2-survivors-1-pm2": _nsga2_with(survivors=1, pm_eta=2.0),
-    "nsga2-uniform-optuna-operators": _nsga2_with(first="uniform", crossover="uniform", mutation="reset"),
-    "nsga2-uniform-optuna-operators-s1": _nsga2_with(survivors=1, first="uniform", crossover="uniform", mutation="reset"),
-    "nsga2-uniform-s1": _nsga2_with(survivors=1, first="uniform"),
+    "nsga2-sbx-pm-8": _nsga2_with(population=8, crossover="sbx", mutation="pm"),
 }
 
 

@@ -42,11 +42,11 @@ def run(name: str, seed: int, batches: int = 4, batch: int = 8, space: LambdaSpa
 
 @functools.cache
 def _seed0(name: str) -> tuple[Batch, ...]:
-    return tuple(run(name, seed=0, batches=5))
+    return tuple(run(name, seed=0, batches=7))
 
 
 def seed0(name: str, batches: int = 4) -> list[Batch]:
-    """``run(name, seed=0, batches=batches)``, from one 5-batch run made once per test process: each batch is rebuilt
+    """``run(name, seed=0, batches=batches)``, from one 7-batch run made once per test process: each batch is rebuilt
     from the ones before it, so a shorter run is a prefix of a longer one (that runs repeat is
     test_same_seed_same_proposals's subject). Copied, so that no test changes another's."""
     return [Batch(b.x.copy(), b.f.copy()) for b in _seed0(name)[:batches]]
@@ -110,7 +110,7 @@ def test_ask_tell_round_trip_through_the_store(name: str, tmp_path) -> None:
     queue = TrialQueue(study, storage, space, "round")
     signs = np.ones(3)
     told: list[Batch] = []
-    for b in range(3):
+    for b in range(5):  # pymoo's NSGA-II breeds from the fifth batch on (a first generation of 32)
         values = {t.number: t.values for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
         history = queue.history(signs, values)
         assert len(history) == b
@@ -127,14 +127,15 @@ def test_ask_tell_round_trip_through_the_store(name: str, tmp_path) -> None:
             state = optuna.trial.TrialState.FAIL if np.isnan(row).any() else optuna.trial.TrialState.COMPLETE
             storage.set_trial_state_values(trial._trial_id, state, None if np.isnan(row).any() else row.tolist())
         told.append(Batch(x, f))
-    direct = seed0(name, batches=3)
+    direct = seed0(name, batches=5)
     np.testing.assert_array_equal(np.vstack([t.x for t in told]), np.vstack([b.x for b in direct]))
 
 
 @pytest.mark.parametrize("name", ["nsga2", "optuna-nsga2", "optuna-tpe"])
 def test_model_based_proposers_use_what_they_are_told(name: str) -> None:
-    """The same asks told opposite objectives lead to different next batches."""
-    hist = seed0(name, batches=3)
+    """The same asks told opposite objectives lead to different next batches (after pymoo's NSGA-II's first
+    generation of 32)."""
+    hist = seed0(name, batches=4)
     # aligned objectives make domination a total order, which flipping reverses
     hist = [Batch(b.x, np.repeat(b.x.sum(axis=1, keepdims=True), 3, axis=1)) for b in hist]
     flipped = [Batch(b.x, -b.f) for b in hist]
@@ -152,11 +153,11 @@ def test_tell_takes_the_points_told_not_the_points_asked(name: str) -> None:
     """A batch may come back different from what was asked (replayed from the store, re-run after a crash):
     the proposer must learn from the points it is told."""
     space = LambdaSpace(TASKS, LambdaSpec())
-    history = seed0(name, batches=2)  # past TPE's random start-up trials
+    history = seed0(name, batches=3)  # past TPE's random start-up trials; the batch told completes NSGA-II's first generation
     other = np.random.default_rng(7).uniform(-space.zmax, space.zmax, (8, 4))
 
     def next_batch(tell_other: bool) -> tuple[np.ndarray, object]:
-        p = make_proposer(name, dim=4, n_obj=3, zmax=space.zmax, batch=8, seed=0, n_history=16)
+        p = make_proposer(name, dim=4, n_obj=3, zmax=space.zmax, batch=8, seed=0, n_history=24)
         p.replay(history)
         asked = p.ask(8)
         x = other if tell_other else asked
@@ -166,9 +167,9 @@ def test_tell_takes_the_points_told_not_the_points_asked(name: str) -> None:
     after_other, p = next_batch(True)
     np.testing.assert_array_equal(after_other, next_batch(True)[0])  # deterministic
     if name in ("random", "grid"):
-        # their sequence depends on the count alone: it goes on as after 24 stored points
-        assert p.n_history == 24
-        fresh = make_proposer(name, dim=4, n_obj=3, zmax=space.zmax, batch=8, seed=0, n_history=24)
+        # their sequence depends on the count alone: it goes on as after 32 stored points
+        assert p.n_history == 32
+        fresh = make_proposer(name, dim=4, n_obj=3, zmax=space.zmax, batch=8, seed=0, n_history=32)
         np.testing.assert_array_equal(after_other, fresh.ask(8))
     else:
         assert not np.allclose(after_other, next_batch(False)[0])  # what it was told, not what it asked, shaped the next batch
@@ -180,13 +181,15 @@ def test_unknown_optimizer_is_refused() -> None:
 
 
 def test_nsga2_first_generation_is_randoms_first_draws() -> None:
-    """pymoo's NSGA-II starts from the 16 points random proposes first under the same seed (two batches, then one
-    generation of offspring per batch): uniform over the simplex of directions, not uniform over the box."""
-    for seed in range(3):
-        nsga2 = run("nsga2", seed=seed, batches=3)
-        random = run("random", seed=seed, batches=3)
-        np.testing.assert_allclose(np.vstack([b.x for b in nsga2[:2]]), np.vstack([b.x for b in random[:2]]), atol=1e-12)
-        assert not np.allclose(nsga2[2].x, random[2].x)
+    """pymoo's NSGA-II starts from the 32 points random proposes first under the same seed (four batches of 8, two
+    of 16, one of 32, five of 7, then one generation of offspring per batch): uniform over the simplex of directions,
+    not uniform over the box."""
+    for seed in range(2):
+        for batch, first in ((8, 4), (16, 2), (32, 1), (7, 5)):
+            nsga2 = run("nsga2", seed=seed, batches=first + 1, batch=batch)
+            random = run("random", seed=seed, batches=first + 1, batch=batch)
+            np.testing.assert_allclose(np.vstack([b.x for b in nsga2[:first]]), np.vstack([b.x for b in random[:first]]), atol=1e-12)
+            assert not np.allclose(nsga2[first].x, random[first].x)
 
 
 @pytest.mark.parametrize("name", ["nsga2", "optuna-nsga2"])
@@ -195,7 +198,7 @@ def test_nsga2_searches_randoms_directions(name: str) -> None:
     offspring lies on random's plane of logits (Σx = zmax·(2 − d)) rather than anywhere in the box, where a uniform
     point puts a median ratio of 70 between its largest and smallest λ (22 on the plane)."""
     space = LambdaSpace(TASKS, LambdaSpec())
-    x = np.vstack([b.x for b in seed0(name, batches=5)[2:]])
+    x = np.vstack([b.x for b in seed0(name, batches=7)[4:]])  # bred, not the first generation
     np.testing.assert_allclose(x.sum(axis=1), space.zmax * (2 - 4))
     assert np.all(np.abs(x) <= space.zmax + 1e-12)
 
@@ -210,8 +213,8 @@ def test_nsga2_offspring_move_a_useful_distance() -> None:
     space = LambdaSpace(TASKS, LambdaSpec())
     nearest = []
     for seed in range(3):
-        history = run("nsga2", seed=seed, batches=6)
-        for i in range(1, len(history)):
+        history = run("nsga2", seed=seed, batches=8)
+        for i in range(4, len(history)):  # the offspring (the first generation is random's first 32 points)
             told = centred(np.vstack([b.x for b in history[:i]]))
             nearest.append(distances(centred(history[i].x), told).min(axis=1))
     d = np.concatenate(nearest)
@@ -220,7 +223,7 @@ def test_nsga2_offspring_move_a_useful_distance() -> None:
 
 
 def test_nsga2_mutation_step_in_logit_units() -> None:
-    """The configured polynomial mutation moves a mutated variable by a median between 0.4 and 1.0 logits (pymoo's
+    """The polynomial mutation of ``mutation = "pm"`` (the benchmark's sbx-pm arms) moves a mutated variable by a median between 0.4 and 1.0 logits (pymoo's
     default eta 20 by 0.2, about the distinct tolerance): pymoo's own operator on a range as wide as the box (a
     direction's range [0, 1] is the box's 2·zmax in logits)."""
     from pymoo.core.population import Population
