@@ -130,7 +130,7 @@ def _screen_and_measure(
             dtype=np.float64,
         ).reshape(len(x), parts.models, len(spec.tasks))
 
-    found = screen(measure, space, spec.directions, cap, seed)
+    found = screen(measure, space, spec.directions, [t.metric for t in spec.tasks], cap, seed)
     front = found.front(spec.directions)
     if len(front):
         tested = parts.measure(space.to_lambda(found.x[front]), ("test",), primary_only=True)
