@@ -267,6 +267,9 @@ def conflict_verdict(
                 lines.append(f"  {names[j]} vs {names[k]}: " + (f"trade-off beyond noise {why}" if a >= 0 else "no trade-off beyond noise"))
     elif suggested is None:
         lines = ["no trade-off exceeds noise at this budget, but no single trial is within noise of the best on every objective"]
+    elif not ev.seed_noise_measured and not ev.row_noise_measured:  # no noise: within noise of the best is the best
+        who = f"{labels[suggested]}{_lam_text(lam, suggested)}"
+        lines = [f"no trade-off at this budget: {who} is the best on every objective"]
     else:
         who = f"{labels[suggested]}{_lam_text(lam, suggested)}"
         lines = [f"no trade-off exceeds noise at this budget: {who} is within noise of the best on every objective"]

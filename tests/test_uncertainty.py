@@ -185,13 +185,15 @@ def test_single_seed_data_says_seed_noise_was_not_measured() -> None:
     ev = evidence(means, single(means), None, MAX2)
     assert not ev.seed_noise_measured and (ev.se == 0).all()
     v = conflict_verdict(ev, ["a", "b"], labels(3))
-    assert "no trade-off exceeds noise" in v.text and "trial 0 is within noise" in v.text
+    # without any noise, "within noise of the best" is the best itself: said so, not as a statement about noise
+    assert v.text.startswith("no trade-off at this budget: trial 0 is the best on every objective") and "within noise" not in v.text
     assert "seed noise not measured: rerun with repeats >= 2" in v.text
     assert "no noise measured at all" in v.text
     # with row noise but single seeds, the seed line stays and the no-noise line goes
     ev = evidence(means, single(means), 0.01 * np.random.default_rng(10).standard_normal((3, 50, 2)), MAX2)
     text = conflict_verdict(ev, ["a", "b"], labels(3)).text
     assert "seed noise not measured" in text and "no noise measured at all" not in text
+    assert "no trade-off exceeds noise at this budget: trial 0 is within noise of the best on every objective" in text
 
 
 def test_inputs_are_checked_with_the_rule_and_the_fix() -> None:
