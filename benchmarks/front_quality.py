@@ -159,11 +159,13 @@ def search(job: tuple[str, int, Any, int]) -> dict[str, Any]:
     for b in range(-(-budget // batch)):
         t = time.perf_counter()
         n_hist = sum(len(h.x) for h in history)
-        p = make_arm_proposer(optimizer, dim=space.dim, n_obj=len(spec.tasks), zmax=space.zmax, batch=batch, seed=seed, n_history=n_hist)
+        tol = tolerance(spec.search.distinct, len(free), budget, space.zmax)
+        p = make_arm_proposer(
+            optimizer, dim=space.dim, n_obj=len(spec.tasks), zmax=space.zmax, batch=batch, seed=seed, n_history=n_hist, distinct=tol
+        )
         p.replay(history)
         x = p.ask(min(batch, budget - n_hist))
         seen = np.vstack([h.x for h in history]) if history else np.zeros((0, space.dim))
-        tol = tolerance(spec.search.distinct, len(free), budget, space.zmax)
         x, k = distinct(x, seen, lambda z: space.to_lambda(z)[:, free], tol, space.zmax, (seed, b))
         replaced += k
         ask_s += time.perf_counter() - t

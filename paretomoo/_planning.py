@@ -67,6 +67,8 @@ def propose(store: Store, spec: StudySpec, batch_id: int, slots: list[int] | Non
 def _proposals(store: Store, spec: StudySpec, batch_id: int) -> np.ndarray:
     """The proposer's batch ``batch_id``, rebuilt from the batches before it; near-duplicates of told λ moved."""
     history = store.history(before=batch_id)
+    free = [spec.task_names.index(t) for t in store.space.free]
+    tol = tolerance(spec.search.distinct, len(free), spec.search.trials, store.space.zmax) if spec.search.distinct > 0 else 0.0
     proposer = make_proposer(
         spec.search.optimizer,
         dim=store.space.dim,
@@ -75,13 +77,12 @@ def _proposals(store: Store, spec: StudySpec, batch_id: int) -> np.ndarray:
         batch=spec.search.batch,
         seed=spec.search.seed,
         n_history=sum(len(b.x) for b in history),
+        distinct=tol,
     )
     proposer.replay(history)
     x = proposer.ask(spec.search.batch)
-    if spec.search.distinct > 0:
-        free = [spec.task_names.index(t) for t in store.space.free]
+    if tol > 0:
         # the λ of the batches before this one: what the proposer was told (a resumed study sees the same)
         seen = np.vstack([b.x for b in history]) if history else np.zeros((0, store.space.dim))
-        tol = tolerance(spec.search.distinct, len(free), spec.search.trials, store.space.zmax)
         x, _ = distinct(x, seen, lambda z: store.space.to_lambda(z)[:, free], tol, store.space.zmax, (spec.search.seed, batch_id))
     return x

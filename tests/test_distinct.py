@@ -72,8 +72,8 @@ def test_the_demo_budget_trains_no_near_duplicate(write_spec, optimizer: str) ->
     assert pairs_on == 0 and on > 0.15, (on, pairs_on)
     if optimizer == "optuna-nsga2":  # Optuna's NSGA-II offspring do repeat their parents: the check has something to remove
         assert pairs_off > 0, (off, pairs_off)
-    if optimizer == "nsga2":  # pymoo's NSGA-II breeds again where a child would repeat a point told (apart = 0.15)
-        assert pairs_off == 0 and off > 0.15, (off, pairs_off)
+    if optimizer == "nsga2":  # with distinct = 0 NSGA-II's own check is off too (it breeds apart by the study's tolerance)
+        assert pairs_off > 0, (off, pairs_off)
 
 
 def test_the_tolerance_is_capped_where_the_box_fits_few_distinct_points() -> None:

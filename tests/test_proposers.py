@@ -25,12 +25,13 @@ def objectives(x: np.ndarray) -> np.ndarray:
     return -np.log(lam[:, :3] + 1e-3)
 
 
-def run(name: str, seed: int, batches: int = 4, batch: int = 8, space: LambdaSpace | None = None) -> list[Batch]:
+def run(name: str, seed: int, batches: int = 4, batch: int = 8, space: LambdaSpace | None = None, distinct: float = 0.15) -> list[Batch]:
     space = space or LambdaSpace(TASKS, LambdaSpec())
     history: list[Batch] = []
     for _ in range(batches):
         # as the study does: rebuild from the history before every batch
-        p = make_proposer(name, dim=space.dim, n_obj=3, zmax=space.zmax, batch=batch, seed=seed, n_history=sum(len(b.x) for b in history))
+        n = sum(len(b.x) for b in history)
+        p = make_proposer(name, dim=space.dim, n_obj=3, zmax=space.zmax, batch=batch, seed=seed, n_history=n, distinct=distinct)
         p.replay(history)
         x = p.ask(batch)
         f = objectives(x) if space.dim == 4 else np.random.default_rng(0).random((len(x), 3))
@@ -220,6 +221,27 @@ def test_nsga2_offspring_move_a_useful_distance() -> None:
     d = np.concatenate(nearest)
     assert d.min() > 0.15
     assert 0.3 < np.median(d) < space.zmax / 2
+
+
+def test_nsga2_keeps_its_offspring_apart_by_the_studys_tolerance() -> None:
+    """NSGA-II breeds again a child within the study's ``distinct`` tolerance of anything told (``Proposer.distinct``),
+    whatever it is, and with ``distinct = 0`` (off) only exact duplicates: the study's setting, not a constant of its
+    own."""
+    from paretomoo.proposers._design import centred
+    from paretomoo.proposers._distinct import distances
+
+    def nearest(tol: float) -> np.ndarray:
+        out = []
+        for seed in range(3):
+            history = run("nsga2", seed=seed, batches=8, distinct=tol)
+            for i in range(4, len(history)):  # the offspring
+                told = centred(np.vstack([b.x for b in history[:i]]))
+                out.append(distances(centred(history[i].x), told).min(axis=1))
+        return np.concatenate(out)
+
+    assert nearest(0.5).min() > 0.5
+    off = nearest(0.0)
+    assert off.min() > 0 and (off <= 0.15).any()
 
 
 def test_nsga2_mutation_step_in_logit_units() -> None:

@@ -72,9 +72,12 @@ def label(name: str) -> str:
     return f"auto ({AUTO})" if name == "auto" else name
 
 
-def make_proposer(name: str, *, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0) -> Proposer:
-    """The proposer registered under ``name`` (one of ``PROPOSERS``, or ``auto``)."""
+def make_proposer(
+    name: str, *, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0, distinct: float = 0.15
+) -> Proposer:
+    """The proposer registered under ``name`` (one of ``PROPOSERS``, or ``auto``); ``distinct``: the study's
+    near-duplicate tolerance (``Proposer.distinct``)."""
     name = resolve(name)
     if name not in PROPOSERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")
-    return PROPOSERS[name].load()(dim, n_obj, zmax, batch, seed, n_history)
+    return PROPOSERS[name].load()(dim, n_obj, zmax, batch, seed, n_history, distinct)

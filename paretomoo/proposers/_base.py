@@ -26,7 +26,7 @@ class Proposer(abc.ABC):
     ``f[n, m]`` is in minimisation form; a failed trial is a row of NaN.
 
     A proposer is rebuilt from the store before every batch: construct it with
-    ``(dim, n_obj, zmax, batch, seed, n_history)`` and ``replay`` the stored
+    ``(dim, n_obj, zmax, batch, seed, n_history, distinct)`` and ``replay`` the stored
     batches, in order. Its next ``ask`` must then depend only on the seed and
     that history, so that an interrupted study proposes exactly what an
     uninterrupted one would have.
@@ -34,7 +34,7 @@ class Proposer(abc.ABC):
 
     name: str = ""
 
-    def __init__(self, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0) -> None:
+    def __init__(self, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0, distinct: float = 0.15) -> None:
         if dim < 1 or n_obj < 1:
             raise ValueError(f"dim and n_obj must be >= 1, got {dim} and {n_obj}")
         if batch < 1:
@@ -45,6 +45,9 @@ class Proposer(abc.ABC):
         self.batch = batch
         self.seed = seed
         self.n_history = n_history
+        # the study's near-duplicate tolerance (``[search] distinct`` after its cap, ``_distinct.tolerance``; 0: off),
+        # which the study applies to every batch; a proposer may keep its own proposals apart by it (NSGA-II does)
+        self.distinct = distinct
 
     @abc.abstractmethod
     def ask(self, n: int) -> np.ndarray:

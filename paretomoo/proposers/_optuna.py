@@ -25,8 +25,8 @@ class OptunaProposer(Proposer):
     Asking n points before telling any lets TPE's constant liar spread them.
     """
 
-    def __init__(self, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0) -> None:
-        super().__init__(dim, n_obj, zmax, batch, seed, n_history)
+    def __init__(self, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0, distinct: float = 0.15) -> None:
+        super().__init__(dim, n_obj, zmax, batch, seed, n_history, distinct)
         sampler_seed = int(np.random.SeedSequence([seed, n_history]).generate_state(1)[0] >> 1)
         self.study = optuna.create_study(directions=["minimize"] * n_obj, sampler=self._sampler(sampler_seed))
         self.dists: dict[str, BaseDistribution] = {f"x{i}": FloatDistribution(-zmax, zmax) for i in range(dim)}
@@ -88,8 +88,8 @@ class OptunaNSGA2Proposer(OptunaProposer):
     name = "optuna-nsga2"
     directions: ClassVar[bool] = True
 
-    def __init__(self, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0) -> None:
-        super().__init__(dim, n_obj, zmax, batch, seed, n_history)
+    def __init__(self, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0, distinct: float = 0.15) -> None:
+        super().__init__(dim, n_obj, zmax, batch, seed, n_history, distinct)
         if self.directions:
             self.dists = {f"x{i}": FloatDistribution(0.0, 1.0) for i in range(dim)}
 

@@ -34,7 +34,7 @@ class Operators:
     seed, ``_design.random_design``) or ``"uniform"`` (pymoo's uniform draws over its variables: the box, or
     with ``simplex`` the directions ``u ∈ [0, 1]^d``); ``apart``: offspring
     within this (max |Δ centred logit|) of a point told, of the population or of each other are mated again (0:
-    only exact duplicates are); ``simplex``: NSGA-II's variables are directions ``u ∈ [0, 1]^d``, proposed as the logits of ``u / Σu``
+    only exact duplicates are; None: the study's ``distinct`` tolerance); ``simplex``: NSGA-II's variables are directions ``u ∈ [0, 1]^d``, proposed as the logits of ``u / Σu``
     (``space.directions_to_logits``, random's map), instead of the logits themselves.
     """
 
@@ -43,7 +43,7 @@ class Operators:
     pm_eta: float
     population: int
     first: str
-    apart: float
+    apart: float | None
     simplex: bool = False
     crossover: str = "sbx"  # or "uniform": each variable from either parent (Optuna's NSGA-II), at probability sbx_prob
     mutation: str = "pm"  # or "reset": a variable redrawn uniformly over its range, each at probability 1/d (Optuna's)
@@ -77,8 +77,9 @@ TUNED = Operators(
     # uniform point of the box has a median max/min ratio of 70 between its tasks (41 % beyond 100) against 22
     # (11 %) on random's plane; offspring bred in the box drift to those extremes, where no task is traded well.
     simplex=True,
-    # the spec's default search.distinct: NSGA-II breeds again instead of leaving near-duplicates to distinct
-    apart=0.15,
+    # the study's search.distinct (after its cap; 0: exact duplicates only): NSGA-II breeds again instead of leaving
+    # near-duplicates to distinct
+    apart=None,
 )
 
 
@@ -127,14 +128,15 @@ class NSGA2Proposer(Proposer):
     name = "nsga2"
     operators: ClassVar[Operators] = TUNED
 
-    def __init__(self, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0) -> None:
-        super().__init__(dim, n_obj, zmax, batch, seed, n_history)
+    def __init__(self, dim: int, n_obj: int, zmax: float, batch: int, seed: int, n_history: int = 0, distinct: float = 0.15) -> None:
+        super().__init__(dim, n_obj, zmax, batch, seed, n_history, distinct)
         ops = self.operators
         problem = Problem(n_var=dim, n_obj=n_obj, xl=0.0, xu=1.0) if ops.simplex else Problem(n_var=dim, n_obj=n_obj, xl=-zmax, xu=zmax)
         size = -(-ops.population // batch) * batch
         first: Any = self._to_vars(random_design(size, dim, zmax, seed)) if ops.first == "random" else FloatRandomSampling()
+        apart = self.distinct if ops.apart is None else ops.apart
         # one free task has one λ: nothing to keep apart
-        self._apart = _Apart(ops.apart, dim, self._to_x) if ops.apart > 0 and dim > 1 else None
+        self._apart = _Apart(apart, dim, self._to_x) if apart > 0 and dim > 1 else None
         self.algorithm = NSGA2(
             pop_size=size,
             n_offsprings=batch,
