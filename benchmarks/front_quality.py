@@ -112,12 +112,12 @@ def _nsga2_with(**changes: Any) -> Any:
 VARIANTS = {
     "nsga2-pymoo-defaults": _pymoo_defaults,
     "optuna-nsga2-logits": _optuna_logits,
-    # the nsga2 of 2026-12-06 (issue 21, before its population of 32): SBX eta 5, PM eta 5, a population of 16
-    "nsga2-sbx-pm-16": _nsga2_with(population=16, crossover="sbx", mutation="pm"),
+    # the nsga2 of 2026-12-06 before its population of 32: SBX eta 5, PM eta 5, a population of 16, apart by 0.15
+    "nsga2-sbx-pm-16": _nsga2_with(population=16, crossover="sbx", mutation="pm", apart=0.15),
     "nsga2-sbx-pm-32": _nsga2_with(crossover="sbx", mutation="pm"),
     "nsga2-optuna-operators-16": _nsga2_with(population=16),
     "nsga2-optuna-operators-8": _nsga2_with(population=8),
-    "nsga2-uniform-first": _nsga2_with(first="uniform"),
+    "nsga2-uniform-first-32": _nsga2_with(first="uniform"),
     "nsga2-sbx-pm-8": _nsga2_with(population=8, crossover="sbx", mutation="pm"),
 }
 

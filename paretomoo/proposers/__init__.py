@@ -20,8 +20,8 @@ __all__ = ["AUTO", "CONDITIONED", "OPTIMIZER_NAMES", "PROPOSERS", "Batch", "Prop
 class ProposerEntry:
     """One optimizer: its name, its class (``module:Class``), and the smallest batch it works with.
 
-    ``min_batch`` is 2 for population-based optimizers, whose batch is their
-    population (a generation).
+    ``min_batch`` is 2 for population-based optimizers, whose batch is a
+    generation's offspring (Optuna's NSGA-II: its whole population).
     """
 
     name: str

@@ -249,7 +249,7 @@ def _parse_search(t: Table) -> SearchSpec:
         return s
     need = PROPOSERS[resolve(s.optimizer)].min_batch
     if s.batch < need:
-        raise UserError(f"spec key 'search.batch' must be >= {need} for {s.optimizer} (it is the population size), got {s.batch}")
+        raise UserError(f"spec key 'search.batch' must be >= {need} for {s.optimizer} (it is a generation's offspring), got {s.batch}")
     t.done()
     return s
 
