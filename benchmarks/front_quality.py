@@ -26,7 +26,7 @@ pymoo's NSGA-II as pymoo configures it, our ``nsga2`` until 2026-12).
 
 Writes ``benchmarks/results/front_quality.json`` (merging specs, and optimizers of a spec, already there: a
 row names the run that measured it, and HV ratios compare within one run only)
-and ``benchmarks/results/front_quality_<spec>.png`` (HV ratio against trainings,
+and ``benchmarks/results/front_quality_<spec>.png`` (beside ``--out``, named after it: HV ratio against trainings,
 median and quartiles per optimizer), and prints the table.
 """
 
@@ -306,10 +306,11 @@ def main() -> None:
         )
         print(f"{o:20s} {cells}   {v['ask_seconds_median']:5.0f}  {v['train_seconds_median']:6.0f}  {v['replaced_per_seed']}")
 
-    _plot(table, name, noise_ratio, ROOT / "benchmarks" / "results" / f"front_quality_{name}.png")
-    raw = {"runs": runs, "sweep": {"lam": sweep_lam.tolist(), "values": sweep_v.tolist()}, "noise": noise_v.tolist()}
-    (ROOT / "benchmarks" / "results" / f"front_quality_{name}_runs.json").write_text(json.dumps(raw) + "\n")
     out = Path(args.out)
+    # the plot and the raw runs beside the JSON, named after it and the spec (front_quality_ecommerce.png by default)
+    _plot(table, name, noise_ratio, out.with_name(f"{out.stem}_{name}.png"))
+    raw = {"runs": runs, "sweep": {"lam": sweep_lam.tolist(), "values": sweep_v.tolist()}, "noise": noise_v.tolist()}
+    out.with_name(f"{out.stem}_{name}_runs.json").write_text(json.dumps(raw) + "\n")
     result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     setup = {
         "spec": os.path.relpath(args.spec, ROOT),
