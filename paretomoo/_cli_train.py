@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 def _run(args: argparse.Namespace) -> int:
     from paretomoo.proposers import CONDITIONED
-    from paretomoo.spec import CONDITIONED_CHECKS, check_conditioned, load_spec
+    from paretomoo.spec import CONDITIONED_CHECKS, check_optimizer, load_spec
 
     spec = load_spec(args.spec)
     overrides: dict[str, dict[str, object]] = {"search": {}, "training": {}}
@@ -49,8 +49,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.data_dir:
         overrides["data"] = _data_dir(spec, args)
     spec = spec.replace(**overrides)
-    if spec.search.optimizer == CONDITIONED:
-        check_conditioned(spec.search)
+    check_optimizer(spec.search)  # --optimizer may not go with the spec's other keys
     from paretomoo.study import run_study  # torch, Optuna, pymoo: only once the spec and flags are known to be good
 
     bar = ProgressLine(quiet=args.quiet)

@@ -389,3 +389,16 @@ def test_bad_noise_inputs_are_one_line(repeated_study: Path, capsys, tmp_path: P
     code, _, err = call(capsys, *[a.format(path=repeated_study) for a in argv])
     assert code == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err, err
     assert stored(tmp_path / "tiny.db") == before
+
+
+def test_an_optimizer_from_the_command_line_is_checked_against_the_spec(write_spec, capsys, tmp_path) -> None:
+    """``--optimizer`` replaces the spec's after the spec was checked: what the new optimizer cannot go with (a batch
+    smaller than a generation) is the same one-line error as in the file, and nothing is stored."""
+    path = write_spec(optimizer="random", batch=1)
+    code, _, err = call(capsys, "run", str(path), "--optimizer", "nsga2")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "spec key 'search.batch' must be >= 2 for nsga2" in err
+    assert not (tmp_path / "tiny.db").exists()
+    in_the_file = write_spec("file.toml", optimizer="nsga2", batch=1)
+    code, _, err_file = call(capsys, "run", str(in_the_file))
+    assert code == 2 and err_file == err

@@ -9,7 +9,7 @@ torch nor Optuna.
 
 from __future__ import annotations
 
-from paretomoo.spec._parse import CONDITIONED_CHECKS, check_conditioned, load_spec, parse_repeats, parse_spec
+from paretomoo.spec._parse import CONDITIONED_CHECKS, check_optimizer, load_spec, parse_repeats, parse_spec
 from paretomoo.spec._sections import DataSpec, LambdaSpec, ModelSpec, SearchSpec, StudySpec, TaskSpec, TrainingSpec
 
 __all__ = [
@@ -21,7 +21,7 @@ __all__ = [
     "StudySpec",
     "TaskSpec",
     "TrainingSpec",
-    "check_conditioned",
+    "check_optimizer",
     "load_spec",
     "parse_repeats",
     "parse_spec",

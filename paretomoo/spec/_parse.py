@@ -213,7 +213,7 @@ def _parse_training(t: Table) -> TrainingSpec:
 
 
 def _parse_search(t: Table) -> SearchSpec:
-    from paretomoo.proposers import CONDITIONED, OPTIMIZER_NAMES, PROPOSERS, resolve
+    from paretomoo.proposers import CONDITIONED, OPTIMIZER_NAMES
 
     optimizer = t.choice("optimizer", OPTIMIZER_NAMES, SearchSpec.optimizer)
     conditioned = optimizer == CONDITIONED
@@ -243,13 +243,7 @@ def _parse_search(t: Table) -> SearchSpec:
             f"spec keys 'search.fidelity' = \"{s.fidelity}\" and 'search.repeats' do not go together: halving trains each λ "
             'under one seed; remove repeats, or set fidelity = "none"'
         )
-    if conditioned:
-        check_conditioned(s)
-        t.done()
-        return s
-    need = PROPOSERS[resolve(s.optimizer)].min_batch
-    if s.batch < need:
-        raise UserError(f"spec key 'search.batch' must be >= {need} for {s.optimizer} (it is a generation's offspring), got {s.batch}")
+    check_optimizer(s)
     t.done()
     return s
 
@@ -258,8 +252,16 @@ def _parse_search(t: Table) -> SearchSpec:
 CONDITIONED_CHECKS = 5
 
 
-def check_conditioned(s: SearchSpec) -> None:
-    """What a conditioned search cannot go with: one-line errors naming the key and the fix."""
+def check_optimizer(s: SearchSpec) -> None:
+    """What the search's optimizer cannot go with (checked again when ``--optimizer`` replaces the spec's): one-line
+    errors naming the key and the fix."""
+    from paretomoo.proposers import CONDITIONED, PROPOSERS, resolve
+
+    if s.optimizer != CONDITIONED:
+        need = PROPOSERS[resolve(s.optimizer)].min_batch
+        if s.batch < need:
+            raise UserError(f"spec key 'search.batch' must be >= {need} for {s.optimizer} (it is a generation's offspring), got {s.batch}")
+        return
     if s.adaptive:
         raise UserError('spec key \'search.repeats\': optimizer = "conditioned" trains R models at once; write repeats = 3, not "front:3"')
     if s.fidelity != "none":
